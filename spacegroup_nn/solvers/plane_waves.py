@@ -1,0 +1,340 @@
+r"""Orbit solver: the symmetry-adapted Fourier basis of a space group.
+
+An operation :math:`g = (R, t)` maps plane waves as
+:math:`e_k(g x) = \omega^{12\,k \cdot t}\, e_{R^T k}(x)` with
+:math:`e_k(x) = \exp(2\pi i\, k \cdot x)` and :math:`\omega = \exp(2\pi i/12)`. The group
+therefore acts on plane waves by a monomial matrix (a permutation with 12th-root phases),
+and its invariant subspace follows from orbits alone, in exact integer arithmetic:
+
+* the orbit of ``k`` is :math:`\{R_g^T k\}`; its representative is its smallest index;
+* ``k`` is extinct iff some operation of its stabilizer has :math:`12\,k \cdot t \not\equiv 0
+  \pmod{12}`; extinction holds for the whole orbit;
+* the group average :math:`\psi_k = \frac{1}{|G|}\sum_g e_k(g x)` satisfies
+  :math:`\psi_{R_h^T k} = \omega^{-12\,k \cdot t_h}\, \psi_k`, so every member of an orbit is a
+  fixed 12th root of unity times its representative.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from ..groups.space_group import SpaceGroup
+from .wavevectors import MetricName, metric_for_rotations, wavevector_ball
+
+__all__ = ["SymmetryAdaptedBasis", "fourier_basis", "orbit_tables"]
+
+
+def orbit_tables(
+    rotations: np.ndarray, translations_twelfths: np.ndarray, wavevectors: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """How every operation moves every wave vector.
+
+    Parameters
+    ----------
+    rotations : np.ndarray
+        ``(n, 3, 3)`` int, acting on fractional column vectors.
+    translations_twelfths : np.ndarray
+        ``(n, 3)`` int, translations in units of 1/12.
+    wavevectors : np.ndarray
+        ``(K, 3)`` int, closed under ``k -> R^T k``.
+
+    Returns
+    -------
+    image : np.ndarray
+        ``(n, K)`` int64, index of :math:`R_g^T k_i` in ``wavevectors``.
+    phase : np.ndarray
+        ``(n, K)`` int64 in ``0..11``, :math:`12\,k_i \cdot t_g \bmod 12`.
+    """
+    low = wavevectors.min(axis=0)
+    span = wavevectors.max(axis=0) - low + 1
+    place = np.array([span[1] * span[2], span[2], 1], dtype=np.int64)
+    lookup = np.full(int(np.prod(span)), -1, dtype=np.int64)
+    lookup[(wavevectors - low) @ place] = np.arange(len(wavevectors))
+    # (R^T k - low) . place  ==  k . (R place) - low . place, one matmul for all operations
+    codes = wavevectors @ (rotations @ place).T - low @ place
+    if codes.min() < 0 or codes.max() >= lookup.size:
+        raise ValueError("the wave-vector set is not closed under the point operations")
+    image = lookup[codes.T]
+    if image.min() < 0:
+        raise ValueError("the wave-vector set is not closed under the point operations")
+    phase = (translations_twelfths @ wavevectors.T) % 12
+    return image, phase
+
+
+class SymmetryAdaptedBasis:
+    """The G-invariant functions spanned by the plane waves of a fixed wave-vector ball.
+
+    Build it with :func:`fourier_basis`. Arrays are read-only and indexed like
+    ``wavevectors``, the index set shared by every group of the same metric.
+
+    Attributes
+    ----------
+    group : SpaceGroup
+        The group.
+    radius : float
+        Cutoff of the ball, in reciprocal-lattice units.
+    metric : str
+        ``"orthogonal"`` or ``"hexagonal"``, the idealized metric of the ball.
+    wavevectors : np.ndarray
+        ``(K, 3)`` int64, all k != 0 within ``radius``.
+    orbit : np.ndarray
+        ``(K,)`` int64, index of the orbit of each k, orbits numbered by smallest member.
+    orbit_representatives : np.ndarray
+        ``(num_orbits,)`` int64, smallest wave-vector index of each orbit.
+    orbit_sizes : np.ndarray
+        ``(num_orbits,)`` int64.
+    extinct : np.ndarray
+        ``(K,)`` bool, True where every invariant function has a zero coefficient.
+    phase_twelfths : np.ndarray
+        ``(K,)`` int64 in ``0..11``: :math:`\\psi_k = \\omega^{p_k}\\, \\psi_{rep(k)}`.
+    num_functions : int
+        Number of independent real invariant functions, the number of non-extinct orbits.
+    """
+
+    def __init__(self, group: SpaceGroup, radius: float) -> None:
+        self.group = group
+        self.radius = float(radius)
+        self.metric: MetricName = metric_for_rotations(group.rotations)
+        self.wavevectors = wavevector_ball(self.metric, self.radius)
+        image, phase = orbit_tables(group.rotations, group.translations_twelfths, self.wavevectors)
+        num_k = len(self.wavevectors)
+        index = np.arange(num_k)
+
+        representative = image.min(axis=0)
+        stabilizes = image == index
+        extinct = np.any(stabilizes & (phase != 0), axis=0)
+        # one operation h with R_h^T rep = k for every k; psi_k = omega^(-12 rep.t_h) psi_rep
+        carrier = np.argmax(image[:, representative] == index, axis=0)
+        phase_twelfths = (-phase[carrier, representative]) % 12
+        self.orbit_representatives, self.orbit, self.orbit_sizes = np.unique(
+            representative, return_inverse=True, return_counts=True
+        )
+        self.extinct = extinct
+        self.phase_twelfths = phase_twelfths
+        self._build_real_basis()
+        for array in self._arrays():
+            array.setflags(write=False)
+
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        return (
+            self.orbit,
+            self.orbit_representatives,
+            self.orbit_sizes,
+            self.extinct,
+            self.phase_twelfths,
+            self.function_orbit,
+            self.function_unit,
+            self.source_wavevectors,
+        )
+
+    def _build_real_basis(self) -> None:
+        """Choose one real function per non-extinct orbit.
+
+        A self-conjugate orbit (``-k`` in the orbit of ``k``) gives one real function, a
+        fixed phase times its normalized orbit sum. A pair of conjugate orbits gives the real
+        and imaginary parts of the orbit sum of the one with the smaller representative.
+        """
+        reps = self.orbit_representatives
+        negative = wavevector_index(self.wavevectors, -self.wavevectors[reps])
+        conjugate_orbit = self.orbit[negative]
+        live = ~self.extinct[reps]
+        self_conjugate = conjugate_orbit == np.arange(len(reps))
+        source = np.flatnonzero(live & (np.arange(len(reps)) <= conjugate_orbit))
+
+        units, orbits = [], []
+        for o in source:
+            if self_conjugate[o]:
+                # conj(psi_rep) = omega^p psi_rep with p = phase of -rep, so
+                # exp(i pi p / 12) psi_rep is real
+                units.append(np.exp(1j * np.pi * self.phase_twelfths[negative[o]] / 12))
+                orbits.append(o)
+            else:
+                units.extend([np.sqrt(2.0), -1j * np.sqrt(2.0)])
+                orbits.extend([o, o])
+        #: ``(num_functions,)`` int64: orbit summed by each real function.
+        self.function_orbit = np.asarray(orbits, dtype=np.int64)
+        #: ``(num_functions,)`` complex128: function j is Re(unit_j * phi_{orbit_j}(x)).
+        self.function_unit = np.asarray(units, dtype=np.complex128)
+        #: ``(S,)`` int64: wave vectors of the orbits used by the real basis.
+        self.source_wavevectors = np.flatnonzero(np.isin(self.orbit, source))
+        self.num_functions = len(self.function_orbit)
+
+    @property
+    def num_orbits(self) -> int:
+        """Number of orbits, extinct ones included."""
+        return len(self.orbit_representatives)
+
+    @property
+    def stabilizer_orders(self) -> np.ndarray:
+        """``(K,)`` int64, order of the stabilizer of each k (centring included)."""
+        return self.group.order // self.orbit_sizes[self.orbit]
+
+    def evaluate(self, frac_coords: Any) -> Any:
+        r"""The real invariant basis at points ``frac_coords``.
+
+        Functions are orthonormal on the unit cell,
+        :math:`\int_{[0,1)^3} f_a f_b\, dx = \delta_{ab}`, and ordered by orbit.
+
+        Parameters
+        ----------
+        frac_coords : np.ndarray or torch.Tensor
+            ``(N, 3)`` fractional coordinates, float32 or float64.
+
+        Returns
+        -------
+        np.ndarray or torch.Tensor
+            ``(N, num_functions)``, same type, dtype and device as the input;
+            differentiable for torch inputs.
+        """
+        k = self.source_wavevectors
+        orbit_of_k = self.orbit[k]
+        # phi_o = |O|^{-1/2} sum_{k' in O} omega^{-p_k'} e_k'(x)
+        shift = 2 * np.pi * self.phase_twelfths[k] / 12
+        weight = 1.0 / np.sqrt(self.orbit_sizes[orbit_of_k])
+        slot = np.searchsorted(np.unique(orbit_of_k), orbit_of_k)
+        column = np.searchsorted(np.unique(orbit_of_k), self.function_orbit)
+        ops = _array_ops(frac_coords)
+        angle = 2 * np.pi * (frac_coords @ ops.constant(self.wavevectors[k].T)) - ops.constant(shift)
+        cos_sum = ops.segment_sum(ops.cos(angle) * ops.constant(weight), slot, slot.max() + 1)
+        sin_sum = ops.segment_sum(ops.sin(angle) * ops.constant(weight), slot, slot.max() + 1)
+        unit = self.function_unit
+        return cos_sum[:, column] * ops.constant(unit.real) - sin_sum[:, column] * ops.constant(unit.imag)
+
+    def symmetrized(self, frac_coords: Any) -> Any:
+        r"""Group averages :math:`\psi_k(x) = \frac{1}{|G|}\sum_g e_k(g x)` on the full index set.
+
+        Zero exactly where ``k`` is extinct; :math:`\psi_{-k} = \overline{\psi_k}`.
+
+        Parameters
+        ----------
+        frac_coords : np.ndarray or torch.Tensor
+            ``(N, 3)`` fractional coordinates.
+
+        Returns
+        -------
+        np.ndarray or torch.Tensor
+            ``(N, K)`` complex (complex128 for float64 input, complex64 for float32).
+        """
+        live = np.flatnonzero(~self.extinct)
+        orbit_of_k = self.orbit[live]
+        # psi_k = omega^{p_k} |O|^{-1} sum_{k' in O} omega^{-p_k'} e_k'(x)
+        ops = _array_ops(frac_coords)
+        angle = 2 * np.pi * (frac_coords @ ops.constant(self.wavevectors[live].T)) - ops.constant(
+            2 * np.pi * self.phase_twelfths[live] / 12
+        )
+        sums = ops.segment_sum(ops.exp_i(angle), orbit_of_k, self.num_orbits)
+        scale = np.exp(2j * np.pi * self.phase_twelfths / 12) / self.orbit_sizes[self.orbit]
+        values = sums[:, self.orbit] * ops.constant(scale)
+        return values * ops.constant(~self.extinct)
+
+    def nbytes(self) -> int:
+        """Bytes held by this basis's own arrays (the shared wave-vector ball excluded)."""
+        return sum(array.nbytes for array in self._arrays())
+
+    def __repr__(self) -> str:
+        return (
+            f"SymmetryAdaptedBasis(group={self.group.symbol!r} (#{self.group.number}), "
+            f"radius={self.radius:g}, wavevectors={len(self.wavevectors)}, "
+            f"orbits={self.num_orbits}, extinct={int(self.extinct.sum())}, "
+            f"num_functions={self.num_functions})"
+        )
+
+
+def wavevector_index(wavevectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Index in ``wavevectors`` ``(K, 3)`` of each row of ``queries`` ``(M, 3)``; -1 if absent."""
+    table = {tuple(k): i for i, k in enumerate(wavevectors.tolist())}
+    return np.array([table.get(tuple(q), -1) for q in np.asarray(queries).tolist()], dtype=np.int64)
+
+
+class _NumpyOps:
+    def __init__(self, like: np.ndarray) -> None:
+        self.dtype = np.asarray(like).dtype
+
+    def constant(self, array: np.ndarray) -> np.ndarray:
+        if np.iscomplexobj(array):
+            return array.astype(np.result_type(self.dtype, np.complex64))
+        return np.asarray(array, dtype=self.dtype)
+
+    cos = staticmethod(np.cos)
+    sin = staticmethod(np.sin)
+
+    @staticmethod
+    def exp_i(angle: np.ndarray) -> np.ndarray:
+        return np.exp(1j * angle)
+
+    @staticmethod
+    def segment_sum(values: np.ndarray, segment: np.ndarray, count: int) -> np.ndarray:
+        out = np.zeros((values.shape[0], count), dtype=values.dtype)
+        np.add.at(out.T, segment, values.T)
+        return out
+
+
+class _TorchOps:
+    def __init__(self, like: Any) -> None:
+        import torch
+
+        self.torch = torch
+        self.like = like
+
+    def constant(self, array: np.ndarray) -> Any:
+        torch = self.torch
+        if np.iscomplexobj(array):
+            dtype = torch.complex128 if self.like.dtype == torch.float64 else torch.complex64
+            return torch.as_tensor(array, dtype=dtype, device=self.like.device)
+        if array.dtype == bool:
+            return torch.as_tensor(array, device=self.like.device)
+        return torch.as_tensor(array, dtype=self.like.dtype, device=self.like.device)
+
+    def cos(self, x: Any) -> Any:
+        return self.torch.cos(x)
+
+    def sin(self, x: Any) -> Any:
+        return self.torch.sin(x)
+
+    def exp_i(self, angle: Any) -> Any:
+        return self.torch.polar(self.torch.ones_like(angle), angle)
+
+    def segment_sum(self, values: Any, segment: np.ndarray, count: int) -> Any:
+        index = self.torch.as_tensor(segment, device=values.device)
+        out = values.new_zeros((values.shape[0], count))
+        return out.index_add(1, index, values)
+
+
+def _array_ops(frac_coords: Any) -> _NumpyOps | _TorchOps:
+    if isinstance(frac_coords, np.ndarray):
+        if frac_coords.ndim != 2 or frac_coords.shape[1] != 3:
+            raise ValueError(f"frac_coords must have shape (N, 3), got {frac_coords.shape}")
+        return _NumpyOps(frac_coords if frac_coords.dtype.kind == "f" else frac_coords.astype(float))
+    if type(frac_coords).__module__.startswith("torch"):
+        if frac_coords.ndim != 2 or frac_coords.shape[1] != 3:
+            raise ValueError(f"frac_coords must have shape (N, 3), got {tuple(frac_coords.shape)}")
+        return _TorchOps(frac_coords)
+    raise TypeError(f"frac_coords must be a numpy array or a torch tensor, got {type(frac_coords)}")
+
+
+@functools.lru_cache(maxsize=2048)
+def _cached_basis(hall_number: int, radius: float) -> SymmetryAdaptedBasis:
+    return SymmetryAdaptedBasis(SpaceGroup.from_hall(hall_number), radius)
+
+
+def fourier_basis(group: SpaceGroup | int, radius: float = 5.0) -> SymmetryAdaptedBasis:
+    """The symmetry-adapted Fourier basis of ``group`` at cutoff ``radius`` (cached).
+
+    Parameters
+    ----------
+    group : SpaceGroup or int
+        A group in any setting, or a space-group number (canonical setting).
+    radius : float
+        Cutoff of the wave-vector ball in reciprocal-lattice units (default 5: 514 wave
+        vectors for orthogonal metrics, 418 for hexagonal ones).
+
+    Returns
+    -------
+    SymmetryAdaptedBasis
+    """
+    if not isinstance(group, SpaceGroup):
+        group = SpaceGroup(group)
+    return _cached_basis(group.hall_number, float(radius))
