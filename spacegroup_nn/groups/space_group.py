@@ -32,7 +32,9 @@ __all__ = [
     "canonical_hall_number",
 ]
 
-CrystalFamily = Literal["triclinic", "monoclinic", "orthorhombic", "tetragonal", "hexagonal", "cubic"]
+CrystalFamily = Literal[
+    "triclinic", "monoclinic", "orthorhombic", "tetragonal", "hexagonal", "cubic"
+]
 
 NUM_HALL_NUMBERS = 530
 NUM_SPACE_GROUPS = 230
@@ -50,11 +52,16 @@ _SYSTEM_STARTS = (
 
 
 @functools.cache
+def _spacegroup_type(hall: int):
+    return spglib.get_spacegroup_type(hall)
+
+
+@functools.cache
 def _type_numbers() -> np.ndarray:
     """Space-group type number of every Hall number; entry 0 is unused. Shape ``(531,)``."""
     numbers = np.zeros(NUM_HALL_NUMBERS + 1, dtype=np.int64)
     for hall in range(1, NUM_HALL_NUMBERS + 1):
-        numbers[hall] = spglib.get_spacegroup_type(hall).number
+        numbers[hall] = _spacegroup_type(hall).number
     return numbers
 
 
@@ -86,7 +93,7 @@ def _check_hall(hall: object) -> int:
 
 @functools.cache
 def _database_operations(hall: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rotations ``(n, 3, 3)`` int64 and translations in twelfths ``(n, 3)`` int64, identity first."""
+    """Rotations ``(n, 3, 3)`` and translations in twelfths ``(n, 3)``, int64, identity first."""
     ops = spglib.get_symmetry_from_database(hall)
     rotations = np.asarray(ops["rotations"], dtype=np.int64)
     scaled = np.asarray(ops["translations"], dtype=np.float64) * 12.0
@@ -121,10 +128,12 @@ class SettingTransformation:
     origin_shift: np.ndarray
 
     def apply(self, frac_coords: np.ndarray) -> np.ndarray:
-        """Map fractional coordinates ``(N, 3)`` of the original setting to the canonical one, in [0, 1)."""
+        """Map fractional coordinates ``(N, 3)`` to the canonical setting, in [0, 1)."""
         return (np.asarray(frac_coords) @ self.matrix.T + self.origin_shift) % 1.0
 
-    def conjugate(self, rotations: np.ndarray, translations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def conjugate(
+        self, rotations: np.ndarray, translations: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Express operations ``(R, t)`` of the original setting in the canonical one.
 
         Returns rotations ``(n, 3, 3)`` float64 and translations ``(n, 3)`` float64 in [0, 1).
@@ -214,9 +223,14 @@ class SpaceGroup:
         """
         rotations = np.asarray(rotations)
         translations = np.asarray(translations, dtype=np.float64)
-        if rotations.ndim != 3 or rotations.shape[1:] != (3, 3) or translations.shape != (
-            len(rotations),
-            3,
+        if (
+            rotations.ndim != 3
+            or rotations.shape[1:] != (3, 3)
+            or translations.shape
+            != (
+                len(rotations),
+                3,
+            )
         ):
             raise InvalidGroupError(
                 f"expected rotations (n, 3, 3) and translations (n, 3), got {rotations.shape} "
@@ -234,7 +248,9 @@ class SpaceGroup:
         if len(set(keys)) != len(keys):
             raise InvalidGroupError("operations contain duplicates modulo lattice translations")
         products_r = np.einsum("aij,bjk->abik", rotations, rotations).reshape(-1, 3, 3)
-        products_t = (np.einsum("aij,bj->abi", rotations, translations) + translations[:, None]).reshape(-1, 3)
+        products_t = (
+            np.einsum("aij,bj->abi", rotations, translations) + translations[:, None]
+        ).reshape(-1, 3)
         missing = set(_operation_keys(products_r, products_t % 1.0, symprec)) - set(keys)
         if missing:
             raise InvalidGroupError(
@@ -252,7 +268,7 @@ class SpaceGroup:
         return group
 
     def _init_setting(self, hall: int) -> None:
-        info = spglib.get_spacegroup_type(hall)
+        info = _spacegroup_type(hall)
         self.number: int = int(info.number)
         self.hall_number: int = hall
         self.symbol: str = info.international_short
@@ -264,7 +280,9 @@ class SpaceGroup:
         self.translations.setflags(write=False)
         self.order: int = len(self.rotations)
         self.centring: str = info.international_short[0]
-        self.crystal_system: str = next(name for start, name in _SYSTEM_STARTS if self.number >= start)
+        self.crystal_system: str = next(
+            name for start, name in _SYSTEM_STARTS if self.number >= start
+        )
         self.crystal_family: CrystalFamily = (
             "hexagonal" if self.crystal_system == "trigonal" else self.crystal_system  # type: ignore[assignment]
         )
@@ -322,8 +340,11 @@ class SpaceGroup:
 def _operation_keys(rotations: np.ndarray, translations: np.ndarray, symprec: float) -> list:
     """Hashable keys of operations modulo lattice translations, at resolution ``symprec``."""
     steps = np.rint(np.asarray(translations) % 1.0 / symprec).astype(np.int64)
-    steps %= int(round(1.0 / symprec))
-    return [(r.tobytes(), tuple(s)) for r, s in zip(np.rint(rotations).astype(np.int64), steps)]
+    steps %= round(1.0 / symprec)
+    return [
+        (r.tobytes(), tuple(s))
+        for r, s in zip(np.rint(rotations).astype(np.int64), steps, strict=True)
+    ]
 
 
 def generic_crystal(

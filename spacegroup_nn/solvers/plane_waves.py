@@ -46,21 +46,25 @@ def orbit_tables(
     image : np.ndarray
         ``(n, K)`` int64, index of :math:`R_g^T k_i` in ``wavevectors``.
     phase : np.ndarray
-        ``(n, K)`` int64 in ``0..11``, :math:`12\,k_i \cdot t_g \bmod 12`.
+        ``(n, K)`` int64 in ``0..11``, ``12 k_i . t_g mod 12``.
     """
     low = wavevectors.min(axis=0)
     span = wavevectors.max(axis=0) - low + 1
     place = np.array([span[1] * span[2], span[2], 1], dtype=np.int64)
     lookup = np.full(int(np.prod(span)), -1, dtype=np.int64)
     lookup[(wavevectors - low) @ place] = np.arange(len(wavevectors))
-    # (R^T k - low) . place  ==  k . (R place) - low . place, one matmul for all operations
-    codes = wavevectors @ (rotations @ place).T - low @ place
+    # (R^T k - low) . place == k . (R place) - low . place: one matmul for all operations,
+    # in float64 (BLAS), exact for these small integers
+    codes = wavevectors.astype(np.float64) @ (rotations @ place).T.astype(np.float64)
+    codes = codes.astype(np.int64) - low @ place
     if codes.min() < 0 or codes.max() >= lookup.size:
         raise ValueError("the wave-vector set is not closed under the point operations")
     image = lookup[codes.T]
     if image.min() < 0:
         raise ValueError("the wave-vector set is not closed under the point operations")
-    phase = (translations_twelfths @ wavevectors.T) % 12
+    phase = (translations_twelfths.astype(np.float64) @ wavevectors.T.astype(np.float64)).astype(
+        np.int64
+    ) % 12
     return image, phase
 
 
@@ -126,8 +130,11 @@ class SymmetryAdaptedBasis:
             self.extinct,
             self.phase_twelfths,
             self.function_orbit,
-            self.function_unit,
             self.source_wavevectors,
+            self._term_slot,
+            self._term_function,
+            self._term_cos,
+            self._term_sin,
         )
 
     def _build_real_basis(self) -> None:
@@ -138,29 +145,38 @@ class SymmetryAdaptedBasis:
         and imaginary parts of the orbit sum of the one with the smaller representative.
         """
         reps = self.orbit_representatives
-        negative = wavevector_index(self.wavevectors, -self.wavevectors[reps])
-        conjugate_orbit = self.orbit[negative]
-        live = ~self.extinct[reps]
-        self_conjugate = conjugate_orbit == np.arange(len(reps))
-        source = np.flatnonzero(live & (np.arange(len(reps)) <= conjugate_orbit))
+        orbit_ids = np.arange(len(reps))
+        negative = negation_index(self.metric, self.radius)[reps]
+        self_conjugate = self.orbit[negative] == orbit_ids
+        is_source = ~self.extinct[reps] & (orbit_ids <= self.orbit[negative])
+        count = np.where(is_source, np.where(self_conjugate, 1, 2), 0)
+        first = np.cumsum(count) - count
 
-        units, orbits = [], []
-        for o in source:
-            if self_conjugate[o]:
-                # conj(psi_rep) = omega^p psi_rep with p = phase of -rep, so
-                # exp(i pi p / 12) psi_rep is real
-                units.append(np.exp(1j * np.pi * self.phase_twelfths[negative[o]] / 12))
-                orbits.append(o)
-            else:
-                units.extend([np.sqrt(2.0), -1j * np.sqrt(2.0)])
-                orbits.extend([o, o])
         #: ``(num_functions,)`` int64: orbit summed by each real function.
-        self.function_orbit = np.asarray(orbits, dtype=np.int64)
-        #: ``(num_functions,)`` complex128: function j is Re(unit_j * phi_{orbit_j}(x)).
-        self.function_unit = np.asarray(units, dtype=np.complex128)
-        #: ``(S,)`` int64: wave vectors of the orbits used by the real basis.
-        self.source_wavevectors = np.flatnonzero(np.isin(self.orbit, source))
+        self.function_orbit = np.repeat(orbit_ids, count)
         self.num_functions = len(self.function_orbit)
+        second = np.arange(self.num_functions) - first[self.function_orbit]
+        # conj(psi_rep) = omega^p psi_rep (p: phase of -rep), so exp(i pi p/12) psi_rep is real;
+        # a conjugate pair gives sqrt(2) Re and sqrt(2) Im of the orbit sum
+        unit = np.where(
+            self_conjugate[self.function_orbit],
+            np.exp(1j * np.pi * self.phase_twelfths[negative[self.function_orbit]] / 12),
+            np.where(second == 0, np.sqrt(2.0), -1j * np.sqrt(2.0)),
+        )
+        #: ``(S,)`` int64: wave vectors of the orbits used by the real basis.
+        self.source_wavevectors = np.flatnonzero(is_source[self.orbit])
+
+        # f_j = Re(unit_j phi_o), phi_o = |O|^{-1/2} sum_{k in O} exp(i angle_k) with
+        # angle_k = 2 pi (k.x - p_k/12): one (cos, sin) term per (function, k) pair
+        source_orbit = self.orbit[self.source_wavevectors]
+        repeats = count[source_orbit]
+        self._term_slot = np.repeat(np.arange(len(source_orbit)), repeats)
+        self._term_function = np.repeat(first[source_orbit], repeats) + (
+            np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+        )
+        scale = 1.0 / np.sqrt(self.orbit_sizes[self.function_orbit[self._term_function]])
+        self._term_cos = unit.real[self._term_function] * scale
+        self._term_sin = -unit.imag[self._term_function] * scale
 
     @property
     def num_orbits(self) -> int:
@@ -189,19 +205,16 @@ class SymmetryAdaptedBasis:
             ``(N, num_functions)``, same type, dtype and device as the input;
             differentiable for torch inputs.
         """
-        k = self.source_wavevectors
-        orbit_of_k = self.orbit[k]
-        # phi_o = |O|^{-1/2} sum_{k' in O} omega^{-p_k'} e_k'(x)
-        shift = 2 * np.pi * self.phase_twelfths[k] / 12
-        weight = 1.0 / np.sqrt(self.orbit_sizes[orbit_of_k])
-        slot = np.searchsorted(np.unique(orbit_of_k), orbit_of_k)
-        column = np.searchsorted(np.unique(orbit_of_k), self.function_orbit)
         ops = _array_ops(frac_coords)
-        angle = 2 * np.pi * (frac_coords @ ops.constant(self.wavevectors[k].T)) - ops.constant(shift)
-        cos_sum = ops.segment_sum(ops.cos(angle) * ops.constant(weight), slot, slot.max() + 1)
-        sin_sum = ops.segment_sum(ops.sin(angle) * ops.constant(weight), slot, slot.max() + 1)
-        unit = self.function_unit
-        return cos_sum[:, column] * ops.constant(unit.real) - sin_sum[:, column] * ops.constant(unit.imag)
+        k = self.source_wavevectors
+        angle = 2 * np.pi * (frac_coords @ ops.constant(self.wavevectors[k].T)) - ops.constant(
+            2 * np.pi * self.phase_twelfths[k] / 12
+        )
+        slot = self._term_slot
+        terms = ops.cos(angle)[:, slot] * ops.constant(self._term_cos) + ops.sin(angle)[
+            :, slot
+        ] * ops.constant(self._term_sin)
+        return ops.segment_sum(terms, self._term_function, self.num_functions)
 
     def symmetrized(self, frac_coords: Any) -> Any:
         r"""Group averages :math:`\psi_k(x) = \frac{1}{|G|}\sum_g e_k(g x)` on the full index set.
@@ -243,15 +256,20 @@ class SymmetryAdaptedBasis:
         )
 
 
-def wavevector_index(wavevectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Index in ``wavevectors`` ``(K, 3)`` of each row of ``queries`` ``(M, 3)``; -1 if absent."""
-    table = {tuple(k): i for i, k in enumerate(wavevectors.tolist())}
-    return np.array([table.get(tuple(q), -1) for q in np.asarray(queries).tolist()], dtype=np.int64)
+@functools.cache
+def negation_index(metric: MetricName, radius: float) -> np.ndarray:
+    """``(K,)`` int64: index of ``-k`` for every ``k`` of the wave-vector ball."""
+    minus_identity = -np.eye(3, dtype=np.int64)[None]
+    index = orbit_tables(
+        minus_identity, np.zeros((1, 3), np.int64), wavevector_ball(metric, radius)
+    )[0][0]
+    index.setflags(write=False)
+    return index
 
 
 class _NumpyOps:
     def __init__(self, like: np.ndarray) -> None:
-        self.dtype = np.asarray(like).dtype
+        self.dtype = like.dtype if like.dtype.kind == "f" else np.dtype(np.float64)
 
     def constant(self, array: np.ndarray) -> np.ndarray:
         if np.iscomplexobj(array):
@@ -283,10 +301,10 @@ class _TorchOps:
         torch = self.torch
         if np.iscomplexobj(array):
             dtype = torch.complex128 if self.like.dtype == torch.float64 else torch.complex64
-            return torch.as_tensor(array, dtype=dtype, device=self.like.device)
+            return torch.tensor(array, dtype=dtype, device=self.like.device)
         if array.dtype == bool:
-            return torch.as_tensor(array, device=self.like.device)
-        return torch.as_tensor(array, dtype=self.like.dtype, device=self.like.device)
+            return torch.tensor(array, device=self.like.device)
+        return torch.tensor(array, dtype=self.like.dtype, device=self.like.device)
 
     def cos(self, x: Any) -> Any:
         return self.torch.cos(x)
@@ -307,7 +325,9 @@ def _array_ops(frac_coords: Any) -> _NumpyOps | _TorchOps:
     if isinstance(frac_coords, np.ndarray):
         if frac_coords.ndim != 2 or frac_coords.shape[1] != 3:
             raise ValueError(f"frac_coords must have shape (N, 3), got {frac_coords.shape}")
-        return _NumpyOps(frac_coords if frac_coords.dtype.kind == "f" else frac_coords.astype(float))
+        return _NumpyOps(
+            frac_coords if frac_coords.dtype.kind == "f" else frac_coords.astype(float)
+        )
     if type(frac_coords).__module__.startswith("torch"):
         if frac_coords.ndim != 2 or frac_coords.shape[1] != 3:
             raise ValueError(f"frac_coords must have shape (N, 3), got {tuple(frac_coords.shape)}")
@@ -316,8 +336,8 @@ def _array_ops(frac_coords: Any) -> _NumpyOps | _TorchOps:
 
 
 @functools.lru_cache(maxsize=2048)
-def _cached_basis(hall_number: int, radius: float) -> SymmetryAdaptedBasis:
-    return SymmetryAdaptedBasis(SpaceGroup.from_hall(hall_number), radius)
+def _cached_basis(group: SpaceGroup, radius: float) -> SymmetryAdaptedBasis:
+    return SymmetryAdaptedBasis(group, radius)
 
 
 def fourier_basis(group: SpaceGroup | int, radius: float = 5.0) -> SymmetryAdaptedBasis:
@@ -337,4 +357,4 @@ def fourier_basis(group: SpaceGroup | int, radius: float = 5.0) -> SymmetryAdapt
     """
     if not isinstance(group, SpaceGroup):
         group = SpaceGroup(group)
-    return _cached_basis(group.hall_number, float(radius))
+    return _cached_basis(group, float(radius))

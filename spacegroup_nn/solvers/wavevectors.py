@@ -37,8 +37,11 @@ def metric_for_rotations(rotations: np.ndarray) -> MetricName:
     """
     transposed = np.transpose(rotations, (0, 2, 1))
     for name, metric in METRICS.items():
-        # k -> R^T k preserves k^T G* k  iff  R G* R^T = G*
-        if np.allclose(rotations @ metric @ transposed, metric, atol=1e-12):
+        # k -> R^T k preserves k^T G* k  iff  R G* R^T = G*  (3 G* is an integer matrix)
+        scaled = np.rint(3 * metric).astype(np.int64)
+        if np.array_equal(
+            rotations @ scaled @ transposed, np.broadcast_to(scaled, rotations.shape)
+        ):
             return name  # type: ignore[return-value]
     raise ValueError("no idealized reciprocal metric is invariant under these rotations")
 
