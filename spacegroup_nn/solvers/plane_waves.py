@@ -22,50 +22,9 @@ from typing import Any
 import numpy as np
 
 from ..groups.space_group import SpaceGroup
-from .wavevectors import MetricName, metric_for_rotations, wavevector_ball
+from .wavevectors import MetricName, ball_index, metric_for_rotations
 
-__all__ = ["SymmetryAdaptedBasis", "fourier_basis", "orbit_tables"]
-
-
-def orbit_tables(
-    rotations: np.ndarray, translations_twelfths: np.ndarray, wavevectors: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """How every operation moves every wave vector.
-
-    Parameters
-    ----------
-    rotations : np.ndarray
-        ``(n, 3, 3)`` int, acting on fractional column vectors.
-    translations_twelfths : np.ndarray
-        ``(n, 3)`` int, translations in units of 1/12.
-    wavevectors : np.ndarray
-        ``(K, 3)`` int, closed under ``k -> R^T k``.
-
-    Returns
-    -------
-    image : np.ndarray
-        ``(n, K)`` int64, index of :math:`R_g^T k_i` in ``wavevectors``.
-    phase : np.ndarray
-        ``(n, K)`` int64 in ``0..11``, ``12 k_i . t_g mod 12``.
-    """
-    low = wavevectors.min(axis=0)
-    span = wavevectors.max(axis=0) - low + 1
-    place = np.array([span[1] * span[2], span[2], 1], dtype=np.int64)
-    lookup = np.full(int(np.prod(span)), -1, dtype=np.int64)
-    lookup[(wavevectors - low) @ place] = np.arange(len(wavevectors))
-    # (R^T k - low) . place == k . (R place) - low . place: one matmul for all operations,
-    # in float64 (BLAS), exact for these small integers
-    codes = wavevectors.astype(np.float64) @ (rotations @ place).T.astype(np.float64)
-    codes = codes.astype(np.int64) - low @ place
-    if codes.min() < 0 or codes.max() >= lookup.size:
-        raise ValueError("the wave-vector set is not closed under the point operations")
-    image = lookup[codes.T]
-    if image.min() < 0:
-        raise ValueError("the wave-vector set is not closed under the point operations")
-    phase = (translations_twelfths.astype(np.float64) @ wavevectors.T.astype(np.float64)).astype(
-        np.int64
-    ) % 12
-    return image, phase
+__all__ = ["SymmetryAdaptedBasis", "fourier_basis"]
 
 
 class SymmetryAdaptedBasis:
@@ -102,8 +61,10 @@ class SymmetryAdaptedBasis:
         self.group = group
         self.radius = float(radius)
         self.metric: MetricName = metric_for_rotations(group.rotations)
-        self.wavevectors = wavevector_ball(self.metric, self.radius)
-        image, phase = orbit_tables(group.rotations, group.translations_twelfths, self.wavevectors)
+        index = ball_index(self.metric, self.radius)
+        self.wavevectors = index.wavevectors
+        image = index.images(group.rotations)
+        phase = index.phases(group.translations_twelfths)
         num_k = len(self.wavevectors)
         index = np.arange(num_k)
 
@@ -146,7 +107,7 @@ class SymmetryAdaptedBasis:
         """
         reps = self.orbit_representatives
         orbit_ids = np.arange(len(reps))
-        negative = negation_index(self.metric, self.radius)[reps]
+        negative = ball_index(self.metric, self.radius).negation[reps]
         self_conjugate = self.orbit[negative] == orbit_ids
         is_source = ~self.extinct[reps] & (orbit_ids <= self.orbit[negative])
         count = np.where(is_source, np.where(self_conjugate, 1, 2), 0)
@@ -210,7 +171,7 @@ class SymmetryAdaptedBasis:
         angle = 2 * np.pi * (frac_coords @ ops.constant(self.wavevectors[k].T)) - ops.constant(
             2 * np.pi * self.phase_twelfths[k] / 12
         )
-        slot = self._term_slot
+        slot = ops.index(self._term_slot)
         terms = ops.cos(angle)[:, slot] * ops.constant(self._term_cos) + ops.sin(angle)[
             :, slot
         ] * ops.constant(self._term_sin)
@@ -240,7 +201,7 @@ class SymmetryAdaptedBasis:
         )
         sums = ops.segment_sum(ops.exp_i(angle), orbit_of_k, self.num_orbits)
         scale = np.exp(2j * np.pi * self.phase_twelfths / 12) / self.orbit_sizes[self.orbit]
-        values = sums[:, self.orbit] * ops.constant(scale)
+        values = sums[:, ops.index(self.orbit)] * ops.constant(scale)
         return values * ops.constant(~self.extinct)
 
     def nbytes(self) -> int:
@@ -256,17 +217,6 @@ class SymmetryAdaptedBasis:
         )
 
 
-@functools.cache
-def negation_index(metric: MetricName, radius: float) -> np.ndarray:
-    """``(K,)`` int64: index of ``-k`` for every ``k`` of the wave-vector ball."""
-    minus_identity = -np.eye(3, dtype=np.int64)[None]
-    index = orbit_tables(
-        minus_identity, np.zeros((1, 3), np.int64), wavevector_ball(metric, radius)
-    )[0][0]
-    index.setflags(write=False)
-    return index
-
-
 class _NumpyOps:
     def __init__(self, like: np.ndarray) -> None:
         self.dtype = like.dtype if like.dtype.kind == "f" else np.dtype(np.float64)
@@ -275,6 +225,10 @@ class _NumpyOps:
         if np.iscomplexobj(array):
             return array.astype(np.result_type(self.dtype, np.complex64))
         return np.asarray(array, dtype=self.dtype)
+
+    @staticmethod
+    def index(array: np.ndarray) -> np.ndarray:
+        return array
 
     cos = staticmethod(np.cos)
     sin = staticmethod(np.sin)
@@ -303,8 +257,11 @@ class _TorchOps:
             dtype = torch.complex128 if self.like.dtype == torch.float64 else torch.complex64
             return torch.tensor(array, dtype=dtype, device=self.like.device)
         if array.dtype == bool:
-            return torch.tensor(array, device=self.like.device)
+            return self.index(array)
         return torch.tensor(array, dtype=self.like.dtype, device=self.like.device)
+
+    def index(self, array: np.ndarray) -> Any:
+        return self.torch.tensor(array, device=self.like.device)
 
     def cos(self, x: Any) -> Any:
         return self.torch.cos(x)
@@ -316,18 +273,15 @@ class _TorchOps:
         return self.torch.polar(self.torch.ones_like(angle), angle)
 
     def segment_sum(self, values: Any, segment: np.ndarray, count: int) -> Any:
-        index = self.torch.as_tensor(segment, device=values.device)
         out = values.new_zeros((values.shape[0], count))
-        return out.index_add(1, index, values)
+        return out.index_add(1, self.index(segment), values)
 
 
 def _array_ops(frac_coords: Any) -> _NumpyOps | _TorchOps:
     if isinstance(frac_coords, np.ndarray):
         if frac_coords.ndim != 2 or frac_coords.shape[1] != 3:
             raise ValueError(f"frac_coords must have shape (N, 3), got {frac_coords.shape}")
-        return _NumpyOps(
-            frac_coords if frac_coords.dtype.kind == "f" else frac_coords.astype(float)
-        )
+        return _NumpyOps(frac_coords if frac_coords.dtype.kind == "f" else frac_coords.astype(float))
     if type(frac_coords).__module__.startswith("torch"):
         if frac_coords.ndim != 2 or frac_coords.shape[1] != 3:
             raise ValueError(f"frac_coords must have shape (N, 3), got {tuple(frac_coords.shape)}")

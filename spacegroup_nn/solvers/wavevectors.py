@@ -15,7 +15,14 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["METRICS", "MetricName", "metric_for_rotations", "wavevector_ball"]
+__all__ = [
+    "METRICS",
+    "MetricName",
+    "WavevectorIndex",
+    "ball_index",
+    "metric_for_rotations",
+    "wavevector_ball",
+]
 
 MetricName = Literal["orthogonal", "hexagonal"]
 
@@ -39,9 +46,7 @@ def metric_for_rotations(rotations: np.ndarray) -> MetricName:
     for name, metric in METRICS.items():
         # k -> R^T k preserves k^T G* k  iff  R G* R^T = G*  (3 G* is an integer matrix)
         scaled = np.rint(3 * metric).astype(np.int64)
-        if np.array_equal(
-            rotations @ scaled @ transposed, np.broadcast_to(scaled, rotations.shape)
-        ):
+        if np.array_equal(rotations @ scaled @ transposed, np.broadcast_to(scaled, rotations.shape)):
             return name  # type: ignore[return-value]
     raise ValueError("no idealized reciprocal metric is invariant under these rotations")
 
@@ -77,3 +82,57 @@ def wavevector_ball(metric: MetricName, radius: float) -> np.ndarray:
     ball = np.ascontiguousarray(grid[order], dtype=np.int64)
     ball.setflags(write=False)
     return ball
+
+
+class WavevectorIndex:
+    """Constant-time lookup of integer vectors in a wave-vector set.
+
+    Parameters
+    ----------
+    wavevectors : np.ndarray
+        ``(K, 3)`` int64, distinct.
+    """
+
+    def __init__(self, wavevectors: np.ndarray) -> None:
+        self.wavevectors = wavevectors
+        self._low = wavevectors.min(axis=0)
+        span = wavevectors.max(axis=0) - self._low + 1
+        self._place = np.array([span[1] * span[2], span[2], 1], dtype=np.int64)
+        self._table = np.full(int(np.prod(span)), -1, dtype=np.int64)
+        self._table[(wavevectors - self._low) @ self._place] = np.arange(len(wavevectors))
+        self._as_float = wavevectors.astype(np.float64)
+        self.negation = self.images(-np.eye(3, dtype=np.int64)[None])[0]
+        self.negation.setflags(write=False)
+
+    def images(self, rotations: np.ndarray) -> np.ndarray:
+        r"""``(n, K)`` int64: index of :math:`R_g^T k_i` for every rotation and wave vector.
+
+        The rotations must preserve the metric of the set (see :func:`metric_for_rotations`),
+        which makes a ball closed; a vector that falls outside the table is reported.
+
+        Raises
+        ------
+        ValueError
+            If the set is not closed under ``k -> R^T k``.
+        """
+        # (R^T k - low) . place == k . (R place) - low . place: one matmul for all rotations,
+        # in float64 (BLAS), exact for these small integers
+        codes = self._as_float @ (rotations @ self._place).T.astype(np.float64)
+        codes = codes.T.astype(np.int64) - self._low @ self._place
+        if codes.min() < 0 or codes.max() >= self._table.size:
+            raise ValueError("the wave-vector set is not closed under the point operations")
+        image = self._table[codes]
+        if image.min() < 0:
+            raise ValueError("the wave-vector set is not closed under the point operations")
+        return image
+
+    def phases(self, translations_twelfths: np.ndarray) -> np.ndarray:
+        """``(n, K)`` int64 in ``0..11``: ``12 k_i . t_g mod 12`` from translations in twelfths."""
+        product = translations_twelfths.astype(np.float64) @ self._as_float.T
+        return product.astype(np.int64) % 12
+
+
+@functools.cache
+def ball_index(metric: MetricName, radius: float) -> WavevectorIndex:
+    """The cached :class:`WavevectorIndex` of :func:`wavevector_ball`."""
+    return WavevectorIndex(wavevector_ball(metric, radius))
