@@ -47,7 +47,7 @@ class NonFiniteCoordinatesError(StructureError):
 
 
 class InvalidCellError(StructureError):
-    """The lattice has zero or negative volume."""
+    """The lattice has zero or negative volume, or is not periodic in three dimensions."""
 
 
 class OverlappingAtomsError(StructureError):

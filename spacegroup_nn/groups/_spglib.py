@@ -1,9 +1,9 @@
 """Calls into spglib's detection routines with one error convention across versions.
 
-spglib < 2.8 signals failure by returning ``None`` (with a message from
-``spglib.get_error_message``) and, from 2.7, warns about this old convention on every call;
-newer versions raise ``spglib.error.SpglibError``. These wrappers always raise
-``SpglibError`` on failure and never warn.
+spglib 2.7 and 2.8 signal failure by returning ``None`` unless
+``spglib.error.OLD_ERROR_HANDLING`` is False, and warn about that convention on every call;
+later versions raise ``spglib.error.SpglibError``. These wrappers opt in to the exceptions
+for the duration of the call, so errors carry spglib's message, and never warn.
 """
 
 from __future__ import annotations
@@ -25,12 +25,18 @@ __all__ = [
 
 
 def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
+    previous = getattr(spglib.error, "OLD_ERROR_HANDLING", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        result = function(*args, **kwargs)
-        message = spglib.get_error_message() if result is None else None
+        if previous is not None:  # opt in to exceptions that carry spglib's message
+            spglib.error.OLD_ERROR_HANDLING = False
+        try:
+            result = function(*args, **kwargs)
+        finally:
+            if previous is not None:
+                spglib.error.OLD_ERROR_HANDLING = previous
     if result is None:
-        raise SpglibError(message or "spglib returned no result")
+        raise SpglibError("spglib returned no result")
     return result
 
 

@@ -21,9 +21,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import spglib
 
 from ..errors import InvalidGroupError
+from ._spglib import (
+    SpglibError,
+    database_operations,
+    spacegroup_type,
+    spacegroup_type_from_symmetry,
+    symmetry_dataset,
+)
+from .random_crystal import random_crystal
 
 __all__ = [
     "CrystalFamily",
@@ -32,9 +39,7 @@ __all__ = [
     "canonical_hall_number",
 ]
 
-CrystalFamily = Literal[
-    "triclinic", "monoclinic", "orthorhombic", "tetragonal", "hexagonal", "cubic"
-]
+CrystalFamily = Literal["triclinic", "monoclinic", "orthorhombic", "tetragonal", "hexagonal", "cubic"]
 
 NUM_HALL_NUMBERS = 530
 NUM_SPACE_GROUPS = 230
@@ -53,7 +58,7 @@ _SYSTEM_STARTS = (
 
 @functools.cache
 def _spacegroup_type(hall: int):
-    return spglib.get_spacegroup_type(hall)
+    return spacegroup_type(hall)
 
 
 @functools.cache
@@ -94,7 +99,7 @@ def _check_hall(hall: object) -> int:
 @functools.cache
 def _database_operations(hall: int) -> tuple[np.ndarray, np.ndarray]:
     """Rotations ``(n, 3, 3)`` and translations in twelfths ``(n, 3)``, int64, identity first."""
-    ops = spglib.get_symmetry_from_database(hall)
+    ops = database_operations(hall)
     rotations = np.asarray(ops["rotations"], dtype=np.int64)
     scaled = np.asarray(ops["translations"], dtype=np.float64) * 12.0
     twelfths = np.rint(scaled).astype(np.int64)
@@ -131,9 +136,7 @@ class SettingTransformation:
         """Map fractional coordinates ``(N, 3)`` to the canonical setting, in [0, 1)."""
         return (np.asarray(frac_coords) @ self.matrix.T + self.origin_shift) % 1.0
 
-    def conjugate(
-        self, rotations: np.ndarray, translations: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def conjugate(self, rotations: np.ndarray, translations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Express operations ``(R, t)`` of the original setting in the canonical one.
 
         Returns rotations ``(n, 3, 3)`` float64 and translations ``(n, 3)`` float64 in [0, 1).
@@ -248,17 +251,18 @@ class SpaceGroup:
         if len(set(keys)) != len(keys):
             raise InvalidGroupError("operations contain duplicates modulo lattice translations")
         products_r = np.einsum("aij,bjk->abik", rotations, rotations).reshape(-1, 3, 3)
-        products_t = (
-            np.einsum("aij,bj->abi", rotations, translations) + translations[:, None]
-        ).reshape(-1, 3)
+        products_t = (np.einsum("aij,bj->abi", rotations, translations) + translations[:, None]).reshape(
+            -1, 3
+        )
         missing = set(_operation_keys(products_r, products_t % 1.0, symprec)) - set(keys)
         if missing:
             raise InvalidGroupError(
                 f"operations are not closed under composition: {len(missing)} products are missing"
             )
-        hall = spglib.get_hall_number_from_symmetry(rotations, translations, symprec=symprec)
-        if not hall:
-            raise InvalidGroupError("spglib could not match the operations to a Hall setting")
+        try:
+            hall = spacegroup_type_from_symmetry(rotations, translations, symprec).hall_number
+        except SpglibError as error:
+            raise InvalidGroupError(f"spglib could not identify the operations: {error}") from None
         group = cls.from_hall(int(hall))
         if set(keys) != set(_operation_keys(group.rotations, group.translations, symprec)):
             raise InvalidGroupError(
@@ -280,9 +284,7 @@ class SpaceGroup:
         self.translations.setflags(write=False)
         self.order: int = len(self.rotations)
         self.centring: str = info.international_short[0]
-        self.crystal_system: str = next(
-            name for start, name in _SYSTEM_STARTS if self.number >= start
-        )
+        self.crystal_system: str = next(name for start, name in _SYSTEM_STARTS if self.number >= start)
         self.crystal_family: CrystalFamily = (
             "hexagonal" if self.crystal_system == "trigonal" else self.crystal_system  # type: ignore[assignment]
         )
@@ -341,38 +343,7 @@ def _operation_keys(rotations: np.ndarray, translations: np.ndarray, symprec: fl
     """Hashable keys of operations modulo lattice translations, at resolution ``symprec``."""
     steps = np.rint(np.asarray(translations) % 1.0 / symprec).astype(np.int64)
     steps %= round(1.0 / symprec)
-    return [
-        (r.tobytes(), tuple(s))
-        for r, s in zip(np.rint(rotations).astype(np.int64), steps, strict=True)
-    ]
-
-
-def generic_crystal(
-    group: SpaceGroup, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Orbits of three random points in general position, on a random lattice of the group.
-
-    The lattice metric is the group average of a random metric, so it has exactly the
-    symmetry the group's point operations require and no more; three orbits of different
-    species rule out accidental extra symmetry (two points alone always have an inversion
-    centre between them).
-
-    Returns
-    -------
-    lattice : np.ndarray
-        ``(3, 3)`` float64, lattice vectors as rows.
-    frac_coords : np.ndarray
-        ``(3 * order, 3)`` float64 in [0, 1).
-    numbers : np.ndarray
-        ``(3 * order,)`` int64: 1, 2 and 3 for the three orbits.
-    """
-    a = rng.normal(size=(3, 3)) + 2.0 * np.eye(3)
-    metric = np.mean(np.transpose(group.rotations, (0, 2, 1)) @ (a @ a.T) @ group.rotations, axis=0)
-    lattice = np.linalg.cholesky(metric)
-    points = rng.random((3, 3))
-    frac_coords = (np.einsum("nij,pj->pni", group.rotations, points) + group.translations) % 1.0
-    numbers = np.repeat(np.arange(1, 4), group.order)
-    return lattice, frac_coords.reshape(-1, 3), numbers
+    return [(r.tobytes(), tuple(s)) for r, s in zip(np.rint(rotations).astype(np.int64), steps, strict=True)]
 
 
 def _snap(values: np.ndarray, denominator: int = 24) -> np.ndarray:
@@ -387,9 +358,9 @@ def _to_canonical(hall: int) -> SettingTransformation:
     group = SpaceGroup.from_hall(hall)
     if group.is_canonical:
         return SettingTransformation(np.eye(3), np.zeros(3))
-    lattice, frac_coords, numbers = generic_crystal(group, np.random.default_rng(hall))
-    dataset = spglib.get_symmetry_dataset((lattice, frac_coords, numbers), symprec=1e-6)
-    if dataset is None or dataset.number != group.number:
+    crystal = random_crystal(group, np.random.default_rng(hall), num_orbits=3, min_distance=None)
+    dataset = symmetry_dataset(crystal, symprec=1e-6)
+    if dataset.number != group.number:
         raise AssertionError(f"Hall {hall}: spglib did not recover the group of a generic crystal")
     matrix = _snap(dataset.transformation_matrix)
     origin_shift = _snap(dataset.origin_shift) % 1.0

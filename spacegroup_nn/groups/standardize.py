@@ -1,0 +1,416 @@
+"""Standardization of crystals to the canonical setting of their space group, with spglib.
+
+Conventions
+-----------
+* Lattices hold the lattice vectors as rows, in Å (as pymatgen, ASE and spglib do).
+* Fractional coordinates ``x`` are column vectors; Cartesian positions are ``x @ lattice``.
+* The standardized crystal is spglib's idealized conventional cell in the canonical setting of
+  its space-group type (the smallest Hall number, see
+  :func:`~spacegroup_nn.groups.canonical_hall_number`), so the operations of
+  ``SpaceGroup(number)`` map its atoms exactly onto themselves.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import (
+    DisorderedStructureError,
+    EmptyStructureError,
+    InvalidCellError,
+    NonFiniteCoordinatesError,
+    StructureParseError,
+    SymmetryDetectionError,
+    UnknownElementError,
+)
+from ._spglib import SpglibError, symmetry_dataset
+from .space_group import SpaceGroup, canonical_hall_number
+
+if TYPE_CHECKING:
+    from ase import Atoms
+    from pymatgen.core import IStructure, Structure
+    from spglib import SpglibDataset
+
+__all__ = ["StandardCrystal", "standardize"]
+
+MAX_ATOMIC_NUMBER = 118
+
+# A cell is degenerate when its volume is below this fraction of |a| |b| |c|.
+_MIN_RELATIVE_VOLUME = 1e-8
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class StandardCrystal:
+    """A crystal in the standardized conventional cell of the canonical setting of its group.
+
+    Built by :func:`standardize`; every array is read-only.
+
+    Attributes
+    ----------
+    group : SpaceGroup
+        The space group in its canonical setting, with operations from spglib's database (not
+        the detected ones, which carry numerical noise).
+    lattice : np.ndarray
+        ``(3, 3)`` float64, the idealized conventional lattice vectors as rows, in Å (spglib's
+        ``std_lattice``), in spglib's standard orientation.
+    frac_coords : np.ndarray
+        ``(M, 3)`` float64 in ``[0, 1)``, fractional coordinates of the ``M`` atoms of the
+        conventional cell (spglib's symmetrized ``std_positions``). Every operation
+        ``(R, t)`` of ``group`` maps them onto themselves with the same species, modulo
+        lattice translations, up to round-off.
+    numbers : np.ndarray
+        ``(M,)`` int64 atomic numbers.
+    rotation : np.ndarray
+        ``(3, 3)`` float64, the rigid rotation ``Q`` (spglib's ``std_rotation_matrix``) from the
+        Cartesian frame of the input to that of the standardized crystal: a Cartesian column
+        vector ``r`` of the input becomes ``Q r``.
+    transformation_matrix : np.ndarray
+        ``(3, 3)`` float64, spglib's ``P``: an input fractional position ``x`` lies at
+        ``P x + origin_shift`` (mod 1) in the standardized cell. The lattices are related by
+        ``lattice ≈ inv(P).T @ input_lattice @ rotation.T``, with equality for an exactly
+        symmetric input (idealization removes the strain otherwise).
+    origin_shift : np.ndarray
+        ``(3,)`` float64 in ``[0, 1)``, spglib's ``p``.
+    atom_mapping : np.ndarray
+        ``(N,)`` int64 for the ``N`` input atoms: input atom ``i`` lands on standardized atom
+        ``atom_mapping[i]``, which has the same species. Several input atoms map to one
+        standardized atom when the input is a supercell; an input primitive cell of a centred
+        lattice covers only some of the standardized atoms.
+    symprec : float
+        Distance tolerance of the detection, in Å.
+    angle_tolerance : float
+        Angle tolerance of the detection, in degrees (negative: spglib's default).
+    """
+
+    group: SpaceGroup
+    lattice: np.ndarray
+    frac_coords: np.ndarray
+    numbers: np.ndarray
+    rotation: np.ndarray
+    transformation_matrix: np.ndarray
+    origin_shift: np.ndarray
+    atom_mapping: np.ndarray
+    symprec: float
+    angle_tolerance: float
+
+    @property
+    def num_atoms(self) -> int:
+        """Number of atoms ``M`` in the standardized conventional cell."""
+        return len(self.numbers)
+
+    def to_structure(self) -> Structure:
+        """The standardized crystal as a pymatgen ``Structure``."""
+        from pymatgen.core import Lattice, Structure
+
+        return Structure(Lattice(self.lattice), self.numbers.tolist(), self.frac_coords)
+
+    def __repr__(self) -> str:
+        return f"StandardCrystal(group={self.group!r}, num_atoms={self.num_atoms}, symprec={self.symprec})"
+
+
+def standardize(
+    obj: Structure | Atoms | tuple | str | os.PathLike,
+    symprec: float = 1e-5,
+    angle_tolerance: float = -1.0,
+    *,
+    name: str | None = None,
+) -> StandardCrystal:
+    """Detect the space group of a crystal and standardize it to the canonical setting.
+
+    Parameters
+    ----------
+    obj : Structure, Atoms, tuple or path
+        An ordered pymatgen ``Structure``; an ASE ``Atoms`` periodic in three dimensions; a
+        tuple ``(lattice, frac_coords, numbers)`` of a ``(3, 3)`` real array (lattice vectors
+        as rows, Å), an ``(N, 3)`` real array and an ``(N,)`` integer array of atomic numbers
+        (1..118); or the path of a file pymatgen reads (CIF, POSCAR, ...). A CIF must hold
+        exactly one structure.
+    symprec : float
+        Distance tolerance of the symmetry detection, in Å. The default is spglib's 1e-5
+        (pymatgen's ``SpacegroupAnalyzer`` uses 0.01). Relaxed structures written with few
+        digits may need 1e-3 to 1e-1 to reveal their group.
+    angle_tolerance : float
+        Angle tolerance in degrees; negative selects spglib's default.
+    name : str, optional
+        Label of the structure in error messages (default: the path, or the input's type).
+
+    Returns
+    -------
+    StandardCrystal
+        The standardized crystal and the transformation from the input.
+
+    Raises
+    ------
+    StructureParseError
+        A file is missing or unreadable, or ``obj`` has an unsupported type or malformed arrays.
+    EmptyStructureError
+        The structure has no atoms.
+    NonFiniteCoordinatesError
+        The lattice or a coordinate is NaN or infinite.
+    InvalidCellError
+        The lattice has zero or negative volume, or the input is not periodic in 3D.
+    DisorderedStructureError
+        A site has partial occupancy or mixed species.
+    UnknownElementError
+        A species is not a chemical element (atomic number outside 1..118).
+    SymmetryDetectionError
+        Two atoms are closer than ``symprec``, or spglib fails at the given tolerance.
+
+    Examples
+    --------
+    The primitive cell of bcc iron becomes the conventional cubic cell of Im-3m:
+
+    >>> crystal = standardize((1.435 * (1 - 2 * np.eye(3)), [[0, 0, 0]], [26]))
+    >>> crystal.group.symbol, crystal.num_atoms, crystal.atom_mapping
+    ('Im-3m', 2, array([0]))
+    >>> crystal.lattice.round(3)
+    array([[2.87, 0.  , 0.  ],
+           [0.  , 2.87, 0.  ],
+           [0.  , 0.  , 2.87]])
+    """
+    if not (np.isfinite(symprec) and symprec > 0):
+        raise ValueError(f"symprec must be a positive number of Å, got {symprec}")
+    label = name if name is not None else _default_label(obj)
+    lattice, frac_coords, numbers = _as_cell(obj, label)
+    _validate_cell(lattice, frac_coords, numbers, label)
+    _check_separation(lattice, frac_coords, symprec, label)
+    dataset = _detect(lattice, frac_coords, numbers, symprec, angle_tolerance, label)
+    std_frac_coords = _wrap(dataset.std_positions)
+    std_lattice = np.asarray(dataset.std_lattice, dtype=np.float64)
+    transformation_matrix = np.asarray(dataset.transformation_matrix, dtype=np.float64)
+    origin_shift = _wrap(dataset.origin_shift)
+    atom_mapping = _atom_mapping(
+        frac_coords @ transformation_matrix.T + origin_shift,
+        np.asarray(dataset.mapping_to_primitive),
+        std_lattice,
+        std_frac_coords,
+        np.asarray(dataset.std_mapping_to_primitive),
+    )
+    return StandardCrystal(
+        group=SpaceGroup(int(dataset.number)),
+        lattice=_read_only(std_lattice),
+        frac_coords=_read_only(std_frac_coords),
+        numbers=_read_only(np.asarray(dataset.std_types, dtype=np.int64)),
+        rotation=_read_only(np.asarray(dataset.std_rotation_matrix, dtype=np.float64)),
+        transformation_matrix=_read_only(transformation_matrix),
+        origin_shift=_read_only(origin_shift),
+        atom_mapping=_read_only(atom_mapping),
+        symprec=float(symprec),
+        angle_tolerance=float(angle_tolerance),
+    )
+
+
+def _default_label(obj: object) -> str:
+    if isinstance(obj, (str, os.PathLike)):
+        return os.fspath(obj)
+    return f"input {type(obj).__name__}"
+
+
+def _as_cell(obj: object, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lattice, frac_coords, numbers)`` arrays of any supported input, unvalidated."""
+    from ase import Atoms
+    from pymatgen.core import IStructure
+
+    if isinstance(obj, (str, os.PathLike)):
+        return _from_structure(_read_file(Path(obj), label), label)
+    if isinstance(obj, IStructure):
+        return _from_structure(obj, label)
+    if isinstance(obj, Atoms):
+        return _from_atoms(obj, label)
+    if isinstance(obj, (tuple, list)):
+        return _from_tuple(obj, label)
+    raise StructureParseError(
+        f"{label}: expected a pymatgen Structure, an ASE Atoms, a (lattice, frac_coords, "
+        f"numbers) tuple or a file path, got {type(obj).__name__}"
+    )
+
+
+def _read_file(path: Path, label: str) -> IStructure:
+    """Read the single structure of a file with pymatgen; every failure is a parse error.
+
+    CIFs are read with ``CifParser`` rather than ``Structure.from_file``, which would
+    silently keep the first of several structures. Data blocks without a structure (e.g.
+    publication data) are skipped, with pymatgen's warning.
+    """
+    from pymatgen.core import Structure
+    from pymatgen.io.cif import CifParser
+
+    if not path.is_file():
+        problem = "is not a file" if path.exists() else "does not exist"
+        raise StructureParseError(f"{label}: {problem}")
+    try:
+        if not fnmatch.fnmatch(path.name.lower(), "*.cif*"):
+            return Structure.from_file(path)
+        structures = CifParser(path).parse_structures(primitive=False)
+    except Exception as error:
+        raise StructureParseError(
+            f"{label}: cannot read a structure ({type(error).__name__}: {error})"
+        ) from error
+    if len(structures) != 1:
+        raise StructureParseError(
+            f"{label}: the CIF holds {len(structures)} structures, standardize needs one"
+        )
+    return structures[0]
+
+
+def _from_structure(structure: IStructure, label: str) -> tuple[np.ndarray, ...]:
+    for index, site in enumerate(structure):
+        if not site.is_ordered:
+            raise DisorderedStructureError(
+                f"{label}: site {index} is disordered (species {site.species}); "
+                "only ordered structures have a space group"
+            )
+    if not all(structure.lattice.pbc):
+        raise InvalidCellError(f"{label}: the lattice is not periodic in 3D (pbc={structure.lattice.pbc})")
+    numbers = np.array([site.specie.Z for site in structure], dtype=np.int64)
+    return structure.lattice.matrix, structure.frac_coords.reshape(-1, 3), numbers
+
+
+def _from_atoms(atoms: Atoms, label: str) -> tuple[np.ndarray, ...]:
+    lattice = np.array(atoms.cell.array, dtype=np.float64)
+    numbers = np.array(atoms.numbers, dtype=np.int64)
+    if len(atoms) == 0:
+        return lattice, np.zeros((0, 3)), numbers
+    if not atoms.pbc.all():
+        raise InvalidCellError(f"{label}: the Atoms are not periodic in 3D (pbc={atoms.pbc})")
+    _check_lattice(lattice, label)
+    frac_coords = np.linalg.solve(lattice.T, np.asarray(atoms.positions, dtype=np.float64).T).T
+    return lattice, frac_coords, numbers
+
+
+def _from_tuple(cell: tuple | list, label: str) -> tuple[np.ndarray, ...]:
+    if len(cell) != 3:
+        raise StructureParseError(
+            f"{label}: expected a (lattice, frac_coords, numbers) triple, got {len(cell)} items"
+        )
+    lattice, frac_coords, numbers = (np.asarray(item) for item in cell)
+    if lattice.dtype.kind not in "iuf" or lattice.shape != (3, 3):
+        raise StructureParseError(
+            f"{label}: lattice must be a real (3, 3) array, got {lattice.dtype} {lattice.shape}"
+        )
+    if numbers.size == 0 and frac_coords.size == 0:
+        return lattice.astype(np.float64), np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
+    if numbers.dtype.kind not in "iu" or numbers.ndim != 1:
+        raise StructureParseError(
+            f"{label}: numbers must be a 1-D integer array of atomic numbers, got "
+            f"{numbers.dtype} {numbers.shape}"
+        )
+    if frac_coords.dtype.kind not in "iuf" or frac_coords.shape != (len(numbers), 3):
+        raise StructureParseError(
+            f"{label}: frac_coords must be a real ({len(numbers)}, 3) array to match numbers, "
+            f"got {frac_coords.dtype} {frac_coords.shape}"
+        )
+    return lattice.astype(np.float64), frac_coords.astype(np.float64), numbers.astype(np.int64)
+
+
+def _validate_cell(lattice: np.ndarray, frac_coords: np.ndarray, numbers: np.ndarray, label: str) -> None:
+    if len(numbers) == 0:
+        raise EmptyStructureError(f"{label}: the structure has no atoms")
+    _check_lattice(lattice, label)
+    bad = np.flatnonzero(~np.isfinite(frac_coords).all(axis=1))
+    if len(bad):
+        raise NonFiniteCoordinatesError(
+            f"{label}: atom {bad[0]} has non-finite coordinates {frac_coords[bad[0]]}"
+        )
+    bad = np.flatnonzero((numbers < 1) | (numbers > MAX_ATOMIC_NUMBER))
+    if len(bad):
+        raise UnknownElementError(
+            f"{label}: atom {bad[0]} has atomic number {numbers[bad[0]]}, not a chemical "
+            f"element (1..{MAX_ATOMIC_NUMBER})"
+        )
+
+
+def _check_lattice(lattice: np.ndarray, label: str) -> None:
+    if not np.isfinite(lattice).all():
+        raise NonFiniteCoordinatesError(f"{label}: the lattice has non-finite entries {lattice}")
+    volume = np.linalg.det(lattice)
+    if volume <= _MIN_RELATIVE_VOLUME * np.prod(np.linalg.norm(lattice, axis=1)):
+        raise InvalidCellError(
+            f"{label}: the lattice has volume {volume:.6g} Å^3; it must be positive "
+            "(right-handed, non-degenerate lattice vectors)"
+        )
+
+
+def _check_separation(lattice: np.ndarray, frac_coords: np.ndarray, symprec: float, label: str) -> None:
+    """Raise if two atoms (of any species) are closer than ``symprec``, images included.
+
+    spglib rejects such pairs only when they have the same species: a pair of different
+    species at one position is otherwise silently accepted.
+    """
+    chunk = max(1, 2**20 // len(frac_coords))
+    for start in range(0, len(frac_coords), chunk):
+        diff = frac_coords[start : start + chunk, None, :] - frac_coords[None, :, :]
+        diff -= np.rint(diff)  # the nearest image, for distances below half a lattice plane
+        distances = np.linalg.norm(diff @ lattice, axis=-1)
+        rows, cols = np.nonzero(distances < symprec)
+        pairs = cols > rows + start
+        if pairs.any():
+            i, j = rows[pairs][0] + start, cols[pairs][0]
+            raise SymmetryDetectionError(
+                f"{label}: atoms {i} and {j} are {distances[i - start, j]:.3g} Å apart, closer "
+                f"than symprec={symprec} Å; no symmetry can be detected"
+            )
+
+
+def _detect(
+    lattice: np.ndarray,
+    frac_coords: np.ndarray,
+    numbers: np.ndarray,
+    symprec: float,
+    angle_tolerance: float,
+    label: str,
+) -> SpglibDataset:
+    """spglib's dataset in the canonical setting; failures are ``SymmetryDetectionError``."""
+    try:
+        dataset = symmetry_dataset((lattice, frac_coords, numbers), symprec, angle_tolerance)
+    except SpglibError as error:
+        raise SymmetryDetectionError(
+            f"{label}: spglib found no space group at symprec={symprec} Å, "
+            f"angle_tolerance={angle_tolerance}: {error}"
+        ) from error
+    canonical = canonical_hall_number(int(dataset.number))
+    if dataset.hall_number != canonical:
+        raise SymmetryDetectionError(
+            f"{label}: spglib standardized to Hall number {dataset.hall_number}, not the "
+            f"canonical {canonical} of space group {dataset.number}"
+        )
+    return dataset
+
+
+def _atom_mapping(
+    mapped: np.ndarray,
+    input_to_primitive: np.ndarray,
+    std_lattice: np.ndarray,
+    std_frac_coords: np.ndarray,
+    std_to_primitive: np.ndarray,
+) -> np.ndarray:
+    """Index ``(N,)`` of the standardized atom nearest to each mapped input atom.
+
+    The candidates of an input atom are the standardized copies of its primitive-cell atom
+    (as many as there are centring vectors): same species, and far apart compared with the
+    tolerance, as they differ by centring translations.
+    """
+    candidates = np.argsort(std_to_primitive, kind="stable").reshape(std_to_primitive.max() + 1, -1)
+    candidates = candidates[input_to_primitive]
+    diff = mapped[:, None, :] - std_frac_coords[candidates]
+    diff -= np.rint(diff)
+    nearest = np.argmin(np.linalg.norm(diff @ std_lattice, axis=-1), axis=1)
+    return candidates[np.arange(len(mapped)), nearest].astype(np.int64)
+
+
+def _wrap(values: np.ndarray) -> np.ndarray:
+    """Reduce fractional values to ``[0, 1)`` (``-1e-17 % 1.0`` would give ``1.0``)."""
+    wrapped = np.asarray(values, dtype=np.float64) % 1.0
+    wrapped[wrapped >= 1.0] = 0.0
+    return wrapped
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
