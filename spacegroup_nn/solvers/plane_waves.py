@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from ..groups.normalizer import EuclideanNormalizer, euclidean_normalizer
 from ..groups.space_group import SpaceGroup
 from .wavevectors import MetricName, ball_index, metric_for_rotations
 
-__all__ = ["SymmetryAdaptedBasis", "fourier_basis"]
+__all__ = ["SymmetryAdaptedBasis", "fourier_basis", "normalizer_basis"]
 
 
 class SymmetryAdaptedBasis:
@@ -35,8 +36,8 @@ class SymmetryAdaptedBasis:
 
     Attributes
     ----------
-    group : SpaceGroup
-        The group.
+    group : SpaceGroup or EuclideanNormalizer
+        The group (or the normalizer of a group, see :func:`normalizer_basis`).
     radius : float
         Cutoff of the ball, in reciprocal-lattice units.
     metric : str
@@ -57,7 +58,7 @@ class SymmetryAdaptedBasis:
         Number of independent real invariant functions, the number of non-extinct orbits.
     """
 
-    def __init__(self, group: SpaceGroup, radius: float) -> None:
+    def __init__(self, group: SpaceGroup | EuclideanNormalizer, radius: float) -> None:
         self.group = group
         self.radius = float(radius)
         self.metric: MetricName = metric_for_rotations(group.rotations)
@@ -71,6 +72,10 @@ class SymmetryAdaptedBasis:
         representative = image.min(axis=0)
         stabilizes = image == index
         extinct = np.any(stabilizes & (phase != 0), axis=0)
+        free_axes = getattr(group, "free_axes", None)
+        if free_axes is not None:
+            # averaging over a free translation along an axis kills every k with a component on it
+            extinct |= np.any(self.wavevectors[:, free_axes] != 0, axis=1)
         # one operation h with R_h^T rep = k for every k; psi_k = omega^(-12 rep.t_h) psi_rep
         carrier = np.argmax(image[:, representative] == index, axis=0)
         phase_twelfths = (-phase[carrier, representative]) % 12
@@ -292,6 +297,36 @@ def _array_ops(frac_coords: Any) -> _NumpyOps | _TorchOps:
 @functools.lru_cache(maxsize=2048)
 def _cached_basis(group: SpaceGroup, radius: float) -> SymmetryAdaptedBasis:
     return SymmetryAdaptedBasis(group, radius)
+
+
+@functools.lru_cache(maxsize=2048)
+def _cached_normalizer_basis(group: SpaceGroup, radius: float) -> SymmetryAdaptedBasis:
+    return SymmetryAdaptedBasis(euclidean_normalizer(group), radius)
+
+
+def normalizer_basis(group: SpaceGroup | int, radius: float = 5.0) -> SymmetryAdaptedBasis:
+    """The Fourier basis of functions invariant under the Euclidean normalizer of ``group`` (cached).
+
+    These functions are ``group``-invariant and, in addition, take the same values in every
+    standard description of a crystal (any origin choice, any normalizer orientation). They
+    are a subset of :func:`fourier_basis`: k along a polar axis are extinct, as are all
+    k != 0 for P1.
+
+    Parameters
+    ----------
+    group : SpaceGroup or int
+        A group in a setting whose polar axes are coordinate axes (any canonical setting).
+    radius : float
+        Cutoff of the wave-vector ball (same index set as :func:`fourier_basis`).
+
+    Returns
+    -------
+    SymmetryAdaptedBasis
+        Its ``group`` attribute is the :class:`EuclideanNormalizer`.
+    """
+    if not isinstance(group, SpaceGroup):
+        group = SpaceGroup(group)
+    return _cached_normalizer_basis(group, float(radius))
 
 
 def fourier_basis(group: SpaceGroup | int, radius: float = 5.0) -> SymmetryAdaptedBasis:
