@@ -1,0 +1,19 @@
+"""Crystals as PyG data: standardized conversion, exact periodic graphs, other descriptions."""
+
+from .crystal import data_to_structure, from_standard_crystal, from_structure
+from .graph import RadiusGraphPBC, edge_vectors, radius_graph_pbc
+from .variants import DESCRIPTION_CHANGES, RIGID_MOTIONS, Variant, random_rotation, variant
+
+__all__ = [
+    "DESCRIPTION_CHANGES",
+    "RIGID_MOTIONS",
+    "RadiusGraphPBC",
+    "Variant",
+    "data_to_structure",
+    "edge_vectors",
+    "from_standard_crystal",
+    "from_structure",
+    "radius_graph_pbc",
+    "random_rotation",
+    "variant",
+]

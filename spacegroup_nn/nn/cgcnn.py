@@ -1,0 +1,115 @@
+"""A CGCNN message-passing model on the exact periodic graph, optionally with symmetrized
+Fourier features as extra node inputs."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import Data
+from torch_geometric.nn import CGConv, global_mean_pool
+from torch_geometric.nn.models.schnet import GaussianSmearing
+
+from ..data.graph import edge_vectors, radius_graph_pbc
+from ._utils import reset_children
+from .context import GroupContext
+from .features import Invariance, SymmetrizedFourierFeatures
+from .pairs import unpack
+from .transformer import MAX_ATOMIC_NUMBER
+
+__all__ = ["CrystalGraphNetwork"]
+
+
+class CrystalGraphNetwork(nn.Module):
+    r"""CGCNN (Xie & Grossman 2018) built from PyG's :class:`~torch_geometric.nn.conv.CGConv`.
+
+    .. math::
+        \mathbf{h}_i^{(0)} = \mathbf{E}[z_i] \;[+\; \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}],
+        \qquad
+        \mathbf{h}_i^{(l+1)} = \mathrm{CGConv}\big(\mathbf{h}^{(l)}, \{\phi(\|\mathbf{r}_{ij}^L\|)\}\big)_i
+
+    followed by mean pooling and an MLP. Edges are every periodic image within ``cutoff``
+    (no neighbour cap, so symmetry-equivalent atoms have equivalent neighbourhoods). With
+    ``fourier=True`` each atom also receives its symmetrized Fourier features and the group
+    context, with weights shared by all groups.
+
+    Args:
+        hidden_channels (int): Atom feature size. (default: :obj:`64`)
+        num_layers (int): Convolutions. (default: :obj:`3`)
+        fc_channels (int): Hidden size of the output MLP. (default: :obj:`128`)
+        out_channels (int): Outputs per crystal. (default: :obj:`1`)
+        cutoff (float): Graph radius in Angstrom. (default: :obj:`8.0`)
+        num_gaussians (int): Distance expansion size (step 0.2 Angstrom at 8 Angstrom).
+            (default: :obj:`41`)
+        fourier (bool): Add symmetrized Fourier features and group context. (default: :obj:`True`)
+        radius (float): Fourier cutoff. (default: :obj:`5.0`)
+        invariance (str): See :class:`SymmetrizedFourierFeatures`. (default: ``"normalizer"``)
+
+    Shapes:
+        - **input:** a ``Data``/``Batch``, or ``z`` :math:`(N,)`, ``pos`` :math:`(N, 3)`,
+          ``cell`` :math:`(B, 3, 3)`, ``space_group`` :math:`(B,)`, ``batch`` :math:`(N,)`
+        - **output:** :math:`(B,)` if ``out_channels == 1``, else :math:`(B, out)`
+    """
+
+    def __init__(
+        self,
+        hidden_channels: int = 64,
+        num_layers: int = 3,
+        fc_channels: int = 128,
+        out_channels: int = 1,
+        cutoff: float = 8.0,
+        num_gaussians: int = 41,
+        fourier: bool = True,
+        radius: float = 5.0,
+        invariance: Invariance = "normalizer",
+    ) -> None:
+        super().__init__()
+        self.hidden_channels, self.num_layers, self.out_channels = hidden_channels, num_layers, out_channels
+        self.cutoff = float(cutoff)
+        self.embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, hidden_channels)
+        self.features = SymmetrizedFourierFeatures(radius, invariance) if fourier else None
+        self.fourier = nn.Linear(self.features.out_channels, hidden_channels, bias=False) if fourier else None
+        self.context = GroupContext(hidden_channels) if fourier else None
+        self.smearing = GaussianSmearing(0.0, self.cutoff, num_gaussians)
+        self.convs = nn.ModuleList(
+            CGConv(hidden_channels, dim=num_gaussians, batch_norm=True) for _ in range(num_layers)
+        )
+        self.head = nn.Sequential(
+            nn.Linear(hidden_channels, fc_channels), nn.Softplus(), nn.Linear(fc_channels, out_channels)
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        reset_children(self)
+
+    def forward(
+        self,
+        z: Tensor | Data,
+        pos: Tensor | None = None,
+        cell: Tensor | None = None,
+        space_group: Tensor | None = None,
+        batch: Tensor | None = None,
+    ) -> Tensor:
+        if isinstance(z, Data):
+            z, pos, cell, space_group, batch = unpack(z)
+        if batch is None:
+            batch = z.new_zeros(z.shape[0])
+        x = self.embedding(z)
+        if self.features is not None:
+            x = (
+                x
+                + self.fourier(self.features(pos, cell, space_group, batch))
+                + self.context(space_group)[batch]
+            )
+        edge_index, shift = radius_graph_pbc(pos, cell, self.cutoff, batch)
+        edge_attr = self.smearing(edge_vectors(pos, cell, edge_index, shift, batch).norm(dim=-1))
+        for conv in self.convs:
+            x = F.softplus(conv(x, edge_index, edge_attr))
+        out = self.head(global_mean_pool(x, batch, size=cell.shape[0]))
+        return out.squeeze(-1) if self.out_channels == 1 else out
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(hidden_channels={self.hidden_channels}, "
+            f"num_layers={self.num_layers}, out_channels={self.out_channels}, "
+            f"cutoff={self.cutoff:g}, fourier={self.features is not None})"
+        )

@@ -1,0 +1,146 @@
+r"""Symmetrized Fourier features of atoms, on one fixed wave-vector index set for all groups.
+
+For an atom at fractional position :math:`x` in a crystal of group :math:`G`, the features
+are the group averages
+
+.. math::
+    \psi_k(x) = \frac{1}{|G|} \sum_{g \in G} e^{2\pi i\, k \cdot (R_g x + t_g)}
+
+for every k of the fixed ball (zero where k is extinct). By default :math:`G` is replaced by
+its Euclidean normalizer (see :func:`spacegroup_nn.solvers.normalizer_basis`), so features
+are also identical in every standard description of the crystal; ``invariance="group"``
+uses the space group itself, as the reference paper does.
+
+Index sets. Two balls exist, one per idealized metric (``"orthogonal"``: 514 wave vectors
+at radius 5, ``"hexagonal"``: 418). The feature vector is their concatenation: a crystal
+fills the block of its metric and leaves the other block zero. Within a block, index ``i``
+means the same wave vector for every group, so a weight attached to it is shared by all
+groups of that metric family. Since :math:`\psi_{-k} = \overline{\psi_k}`, each block holds
+:math:`\mathrm{Re}\,\psi_k` and :math:`\mathrm{Im}\,\psi_k` for one k of every pair
+:math:`\pm k`, i.e. ``K`` real numbers per block.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..groups.space_group import NUM_SPACE_GROUPS, SpaceGroup
+from ..solvers import SymmetryAdaptedBasis, fourier_basis, normalizer_basis
+from ..solvers.wavevectors import ball_index
+
+__all__ = ["Invariance", "SymmetrizedFourierFeatures"]
+
+Invariance = Literal["normalizer", "group"]
+METRIC_NAMES = ("orthogonal", "hexagonal")
+
+
+class SymmetrizedFourierFeatures(nn.Module):
+    r"""Atoms to real symmetrized plane-wave features on the fixed index set.
+
+    Parameter-free. Vectorized over a batch of crystals of mixed groups: per-group tables
+    (orbit, phase, weight of every k) are gathered per atom, then one segment sum over orbits
+    gives all features. Tables are built on the first batch that contains a group, then kept.
+
+    .. math::
+        \mathbf{f}_i = \big[\mathrm{Re}\,\psi_k(x_i),\ \mathrm{Im}\,\psi_k(x_i)\big]_{k \in
+        \text{half ball of the crystal's metric}}
+
+    Args:
+        radius (float, optional): Cutoff of the wave-vector balls. (default: :obj:`5.0`)
+        invariance (str, optional): ``"normalizer"`` (invariant under every description
+            change) or ``"group"`` (the space group's own basis). (default: ``"normalizer"``)
+
+    Shapes:
+        - **input:** positions :math:`(N, 3)` Cartesian, cell :math:`(B, 3, 3)` (rows are
+          lattice vectors), space-group numbers :math:`(B,)`, batch vector :math:`(N,)`
+        - **output:** :math:`(N, F)` with :math:`F` = :attr:`out_channels`, same dtype as
+          the positions (float32 or float64); differentiable with respect to positions
+    """
+
+    def __init__(self, radius: float = 5.0, invariance: Invariance = "normalizer") -> None:
+        super().__init__()
+        if invariance not in ("normalizer", "group"):
+            raise ValueError(f"invariance must be 'normalizer' or 'group', got {invariance!r}")
+        self.radius = float(radius)
+        self.invariance = invariance
+        self.block_sizes = [len(ball_index(name, self.radius).wavevectors) for name in METRIC_NAMES]
+        self.out_channels = sum(self.block_sizes)
+        for name, size in zip(METRIC_NAMES, self.block_sizes, strict=True):
+            index = ball_index(name, self.radius)
+            # one k of every +-k pair: the one with the smaller index
+            half = np.flatnonzero(np.arange(size) < index.negation)
+            self.register_buffer(f"{name}_wavevectors", torch.tensor(index.wavevectors), persistent=False)
+            self.register_buffer(f"{name}_half", torch.tensor(half), persistent=False)
+            self.register_buffer(
+                f"{name}_orbit", torch.zeros(NUM_SPACE_GROUPS + 1, size, dtype=torch.long), persistent=False
+            )
+            self.register_buffer(
+                f"{name}_phase", torch.zeros(NUM_SPACE_GROUPS + 1, size, dtype=torch.long), persistent=False
+            )
+            self.register_buffer(
+                f"{name}_weight",
+                torch.zeros(NUM_SPACE_GROUPS + 1, size, dtype=torch.float64),
+                persistent=False,
+            )
+        self.register_buffer(
+            "metric_of", torch.full((NUM_SPACE_GROUPS + 1,), -1, dtype=torch.long), persistent=False
+        )
+
+    def basis(self, number: int) -> SymmetryAdaptedBasis:
+        """The basis whose group averages fill the features of space group ``number``."""
+        build = normalizer_basis if self.invariance == "normalizer" else fourier_basis
+        return build(SpaceGroup(number), self.radius)
+
+    def _ensure_tables(self, numbers: Tensor) -> None:
+        missing = torch.unique(numbers[self.metric_of[numbers] < 0]).tolist()
+        for number in missing:  # once per group and module, never again
+            basis = self.basis(number)
+            metric = METRIC_NAMES.index(basis.metric)
+            self.metric_of[number] = metric
+            name = METRIC_NAMES[metric]
+            getattr(self, f"{name}_orbit")[number] = torch.tensor(basis.orbit)
+            getattr(self, f"{name}_phase")[number] = torch.tensor(basis.phase_twelfths)
+            # psi_k = omega^{p_k} / |O| * sum_{k' in O} omega^{-p_k'} e_k'(x), zero if extinct
+            weight = np.where(basis.extinct, 0.0, 1.0 / basis.orbit_sizes[basis.orbit])
+            getattr(self, f"{name}_weight")[number] = torch.tensor(weight)
+
+    def forward(self, pos: Tensor, cell: Tensor, space_group: Tensor, batch: Tensor | None = None) -> Tensor:
+        if batch is None:
+            batch = pos.new_zeros(pos.shape[0], dtype=torch.long)
+        space_group = space_group.view(-1).long()
+        self._ensure_tables(space_group)
+        frac = torch.linalg.solve(cell[batch].transpose(1, 2), pos.unsqueeze(-1)).squeeze(-1)
+        numbers = space_group[batch]
+        metric = self.metric_of[numbers]
+        out = pos.new_zeros(pos.shape[0], self.out_channels)
+        start = 0
+        for code, (name, size) in enumerate(zip(METRIC_NAMES, self.block_sizes, strict=True)):
+            atoms = torch.nonzero(metric == code).view(-1)
+            if atoms.numel():
+                out[atoms, start : start + size] = self._block(name, frac[atoms], numbers[atoms])
+            start += size
+        return out
+
+    def _block(self, name: str, frac: Tensor, numbers: Tensor) -> Tensor:
+        wavevectors = getattr(self, f"{name}_wavevectors").to(frac.dtype)
+        orbit = getattr(self, f"{name}_orbit")[numbers]
+        shift = getattr(self, f"{name}_phase")[numbers].to(frac.dtype) * (2 * np.pi / 12)
+        weight = getattr(self, f"{name}_weight")[numbers].to(frac.dtype)
+        angle = 2 * np.pi * frac @ wavevectors.T - shift
+        # orbit sums of omega^{-p} e_k, then psi_k = weight * omega^{p_k} * sum over its orbit
+        sum_cos = torch.zeros_like(angle).scatter_add(1, orbit, torch.cos(angle)).gather(1, orbit)
+        sum_sin = torch.zeros_like(angle).scatter_add(1, orbit, torch.sin(angle)).gather(1, orbit)
+        real = weight * (torch.cos(shift) * sum_cos - torch.sin(shift) * sum_sin)
+        imag = weight * (torch.sin(shift) * sum_cos + torch.cos(shift) * sum_sin)
+        half = getattr(self, f"{name}_half")
+        return torch.cat([real[:, half], imag[:, half]], dim=1)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(radius={self.radius:g}, invariance={self.invariance!r}, "
+            f"out_channels={self.out_channels})"
+        )

@@ -1,0 +1,146 @@
+"""Public checks that any model is invariant: under the crystal's own operations, under rigid
+motions, and under changes of description (atom order, supercell, cell choice, origin).
+
+Usable on models not built with this library: a model is any callable that maps a PyG batch
+of :func:`spacegroup_nn.data.from_structure` crystals to one value (or one vector) per crystal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from pymatgen.core import Structure
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+
+from .data.crystal import data_to_structure, from_structure
+from .data.variants import DESCRIPTION_CHANGES, RIGID_MOTIONS, variant
+from .groups import SpaceGroup
+
+__all__ = ["Kind", "apply_operation", "assert_invariant", "invariance_error"]
+
+Kind = Literal["group", "rigid", "description"]
+Model = Callable[[Batch], Tensor]
+
+
+def apply_operation(data: Data, rotation: np.ndarray, translation: np.ndarray) -> Data:
+    """Move every atom of one crystal by ``x -> R x + t`` (fractional), keeping the cell.
+
+    For an operation of the crystal's own group this maps the crystal onto itself.
+    """
+    moved = data.clone()
+    cell = data.cell.view(3, 3)
+    frac = torch.linalg.solve(cell.T, data.pos.T).T
+    frac = frac @ torch.as_tensor(rotation, dtype=frac.dtype).T + torch.as_tensor(
+        translation, dtype=frac.dtype
+    )
+    moved.pos = frac @ cell
+    if "frac" in data:
+        moved.frac = frac
+    return moved
+
+
+def _as_data(items: Iterable[Data | Structure], dtype: torch.dtype) -> list[Data]:
+    return [item if isinstance(item, Data) else from_structure(item, dtype=dtype) for item in items]
+
+
+@torch.no_grad()
+def _predict(model: Model, crystals: Sequence[Data], chunk: int = 16) -> Tensor:
+    """Outputs ``(len(crystals), C)``, in batches of ``chunk`` crystals."""
+    parts = [crystals[i : i + chunk] for i in range(0, len(crystals), chunk)]
+    return torch.cat([model(Batch.from_data_list(list(part))).reshape(len(part), -1) for part in parts])
+
+
+def invariance_error(
+    model: Model,
+    structures: Iterable[Data | Structure] | Data | Structure,
+    kind: Kind = "group",
+    *,
+    num_samples: int | None = None,
+    seed: int = 0,
+    dtype: torch.dtype | None = None,
+) -> float:
+    """Largest relative change of a model's output over sampled transformations.
+
+    Parameters
+    ----------
+    model : callable
+        Maps a ``Batch`` of crystals to ``(B,)`` or ``(B, C)`` outputs; put it in eval mode.
+    structures : Data, Structure, or an iterable of them
+        Crystals; pymatgen structures are converted with :func:`from_structure`.
+    kind : {"group", "rigid", "description"}
+        ``"group"``: every operation of the crystal's space group (or ``num_samples`` random
+        ones) applied to its standardized atoms. ``"rigid"``: random rotations and
+        translations of the input structure, re-standardized. ``"description"``: atom
+        permutation, 2x1x1 supercell, another cell choice, an equivalent origin.
+    num_samples : int, optional
+        Transformations per crystal (default: all operations for ``"group"``, one of each
+        kind otherwise).
+    seed : int
+        Seed of the sampled transformations.
+    dtype : torch.dtype, optional
+        dtype for converting structures (default: torch's default dtype).
+
+    Returns
+    -------
+    float
+        :math:`\\max |y' - y| / \\max(|y|, 10^{-12})` over crystals, transformations and
+        output components.
+    """
+    if isinstance(structures, (Data, Structure)):
+        structures = [structures]
+    crystals = _as_data(structures, dtype or torch.get_default_dtype())
+    rng = np.random.default_rng(seed)
+    reference = _predict(model, crystals)
+    worst = 0.0
+    for index, crystal in enumerate(crystals):
+        transformed = _transformed(crystal, kind, rng, num_samples)
+        outputs = _predict(model, transformed)
+        scale = reference[index].abs().max().clamp_min(1e-12)
+        worst = max(worst, float(((outputs - reference[index]).abs().max() / scale).item()))
+    return worst
+
+
+def _transformed(crystal: Data, kind: Kind, rng: np.random.Generator, num_samples: int | None) -> list[Data]:
+    dtype = crystal.pos.dtype
+    if kind == "group":
+        group = SpaceGroup(int(crystal.space_group.view(-1)[0]))
+        picks = range(group.order) if num_samples is None else rng.integers(group.order, size=num_samples)
+        return [apply_operation(crystal, group.rotations[i], group.translations[i]) for i in picks]
+    if kind not in ("rigid", "description"):
+        raise ValueError(f"kind must be 'group', 'rigid' or 'description', got {kind!r}")
+    kinds = RIGID_MOTIONS if kind == "rigid" else DESCRIPTION_CHANGES
+    if num_samples is not None:
+        kinds = tuple(rng.choice(kinds, size=num_samples))
+    structure = data_to_structure(crystal)
+    return [from_structure(variant(structure, k, rng), dtype=dtype) for k in kinds]
+
+
+def assert_invariant(
+    model: Model,
+    structures: Iterable[Data | Structure] | Data | Structure,
+    kinds: Sequence[Kind] = ("group", "rigid", "description"),
+    *,
+    tolerance: float | None = None,
+    num_samples: int | None = None,
+    seed: int = 0,
+) -> None:
+    """Raise ``AssertionError`` if :func:`invariance_error` exceeds ``tolerance`` for any kind.
+
+    Default tolerances: float64 1e-10 for ``"group"`` and 1e-8 for ``"rigid"`` and
+    ``"description"`` (standardization re-derives positions, with round-off of its own);
+    float32 1e-5.
+    """
+    if isinstance(structures, (Data, Structure)):
+        structures = [structures]
+    structures = list(structures)
+    for kind in kinds:
+        error = invariance_error(model, structures, kind, num_samples=num_samples, seed=seed)
+        dtype = structures[0].pos.dtype if isinstance(structures[0], Data) else torch.get_default_dtype()
+        default = (1e-10 if kind == "group" else 1e-8) if dtype == torch.float64 else 1e-5
+        limit = tolerance if tolerance is not None else default
+        if not error <= limit:
+            raise AssertionError(f"{kind} invariance error {error:.3e} exceeds {limit:.1e}")
