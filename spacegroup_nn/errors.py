@@ -1,7 +1,7 @@
 """Typed errors raised by ``spacegroup_nn``.
 
-Every error derives from :class:`SpacegroupNNError` and from the closest built-in
-exception (``ValueError`` or ``OSError``), so callers can catch either. Messages name the
+Every error derives from :class:`SpacegroupNNError` and from ``ValueError``, so callers can
+catch either. Messages name the
 offending item (a file path, a structure id, an atom index) and the problem.
 """
 

@@ -34,9 +34,7 @@ def apply_operation(data: Data, rotation: np.ndarray, translation: np.ndarray) -
     moved = data.clone()
     cell = data.cell.view(3, 3)
     frac = torch.linalg.solve(cell.T, data.pos.T).T
-    frac = frac @ torch.as_tensor(rotation, dtype=frac.dtype).T + torch.as_tensor(
-        translation, dtype=frac.dtype
-    )
+    frac = frac @ torch.tensor(rotation, dtype=frac.dtype).T + torch.tensor(translation, dtype=frac.dtype)
     moved.pos = frac @ cell
     if "frac" in data:
         moved.frac = frac
@@ -87,8 +85,8 @@ def invariance_error(
     Returns
     -------
     float
-        :math:`\\max |y' - y| / \\max(|y|, 10^{-12})` over crystals, transformations and
-        output components.
+        :math:`\\max |y' - y| / \\max(|y|, 1)` over crystals, transformations and output
+        components: relative for outputs larger than 1, absolute below.
     """
     if isinstance(structures, (Data, Structure)):
         structures = [structures]
@@ -99,7 +97,7 @@ def invariance_error(
     for index, crystal in enumerate(crystals):
         transformed = _transformed(crystal, kind, rng, num_samples)
         outputs = _predict(model, transformed)
-        scale = reference[index].abs().max().clamp_min(1e-12)
+        scale = reference[index].abs().max().clamp_min(1.0)
         worst = max(worst, float(((outputs - reference[index]).abs().max() / scale).item()))
     return worst
 
@@ -127,19 +125,20 @@ def assert_invariant(
     tolerance: float | None = None,
     num_samples: int | None = None,
     seed: int = 0,
+    dtype: torch.dtype | None = None,
 ) -> None:
     """Raise ``AssertionError`` if :func:`invariance_error` exceeds ``tolerance`` for any kind.
 
-    Default tolerances: float64 1e-10 for ``"group"`` and 1e-8 for ``"rigid"`` and
-    ``"description"`` (standardization re-derives positions, with round-off of its own);
-    float32 1e-5.
+    Structures are converted with ``dtype`` (default: torch's default dtype). Default
+    tolerances: float64 1e-10 for ``"group"`` and 1e-8 for ``"rigid"`` and ``"description"``
+    (standardization re-derives positions, with round-off of its own); float32 1e-5.
     """
     if isinstance(structures, (Data, Structure)):
         structures = [structures]
-    structures = list(structures)
+    crystals = _as_data(structures, dtype or torch.get_default_dtype())
+    dtype = crystals[0].pos.dtype
     for kind in kinds:
-        error = invariance_error(model, structures, kind, num_samples=num_samples, seed=seed)
-        dtype = structures[0].pos.dtype if isinstance(structures[0], Data) else torch.get_default_dtype()
+        error = invariance_error(model, crystals, kind, num_samples=num_samples, seed=seed)
         default = (1e-10 if kind == "group" else 1e-8) if dtype == torch.float64 else 1e-5
         limit = tolerance if tolerance is not None else default
         if not error <= limit:

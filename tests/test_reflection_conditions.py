@@ -23,8 +23,8 @@ def test_conditions_explain_every_extinction(number):
         (146, ["hkil: h-k-l=3n"]),
         (194, ["hh-2hl: l=2n"]),
         (205, ["0kl: k=2n", "h00: h=2n"]),
-        (227, ["hkl: k+l=2n, h+l=2n", "0kl: k-l=4n"]),
-        (230, ["hkl: h+k+l=2n", "0kl: l=2n", "hhl: 2h-l=4n"]),
+        (227, ["hkl: k+l=2n, h+l=2n", "0kl: k+l=4n"]),
+        (230, ["hkl: h+k+l=2n", "0kl: l=2n", "hhl: 2h+l=4n"]),
     ],
 )
 def test_conditions_read_like_the_international_tables(number, expected):

@@ -24,6 +24,7 @@ from spacegroup_nn.errors import (
     EmptyStructureError,
     InvalidCellError,
     NonFiniteCoordinatesError,
+    OverlappingAtomsError,
     StructureParseError,
     SymmetryDetectionError,
     UnknownElementError,
@@ -467,14 +468,14 @@ def test_malformed_input(obj):
 @pytest.mark.parametrize("numbers", [[1, 1], [1, 2]], ids=["same_species", "different_species"])
 def test_overlapping_atoms(numbers):
     frac_coords = [[0.1, 0.2, 0.3], [0.1, 0.2, 0.3 + 1e-7]]
-    with pytest.raises(SymmetryDetectionError, match=r"atoms 0 and 1 .*symprec=1e-05"):
+    with pytest.raises(OverlappingAtomsError, match=r"atoms 0 and 1 .*closer than 0.5 Å"):
         standardize((CUBIC, frac_coords, numbers))
     # Across the cell boundary, through a periodic image.
     frac_coords = [[0.0, 0.2, 0.3], [1.0 - 1e-7, 0.2, 0.3]]
-    with pytest.raises(SymmetryDetectionError, match="atoms 0 and 1"):
+    with pytest.raises(OverlappingAtomsError, match="atoms 0 and 1"):
         standardize((CUBIC, frac_coords, numbers))
-    # Apart at a tight tolerance.
-    assert standardize((CUBIC, frac_coords, numbers), symprec=1e-8).num_atoms >= 2
+    # Apart at a tight tolerance, when overlaps are allowed.
+    assert standardize((CUBIC, frac_coords, numbers), symprec=1e-8, min_distance=0).num_atoms >= 2
 
 
 def test_spglib_failure():

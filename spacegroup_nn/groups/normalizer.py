@@ -18,7 +18,6 @@ setting, as
 from __future__ import annotations
 
 import functools
-import itertools
 
 import numpy as np
 
@@ -82,27 +81,6 @@ def _generic_metric(rotations: np.ndarray) -> np.ndarray:
     return np.mean(np.transpose(rotations, (0, 2, 1)) @ (a @ a.T) @ rotations, axis=0)
 
 
-def _generators(rotations: np.ndarray) -> list[int]:
-    """Indices of a few rotations that generate the set ``rotations`` (a finite group)."""
-    generated = {np.eye(3, dtype=np.int64).tobytes()}
-    chosen = []
-    for index, rotation in enumerate(rotations):
-        if rotation.tobytes() in generated:
-            continue
-        chosen.append(index)
-        elements = [np.frombuffer(key, dtype=np.int64).reshape(3, 3) for key in generated]
-        frontier = [*elements, rotation]
-        while frontier:
-            new = []
-            for a, b in itertools.product(frontier, [rotations[i] for i in chosen]):
-                key = (a @ b).tobytes()
-                if key not in generated:
-                    generated.add(key)
-                    new.append(a @ b)
-            frontier = new
-    return chosen
-
-
 @functools.cache
 def euclidean_normalizer(group: SpaceGroup) -> EuclideanNormalizer:
     """The Euclidean normalizer of ``group`` for the generic metric of its lattice (cached).
@@ -148,7 +126,7 @@ def euclidean_normalizer(group: SpaceGroup) -> EuclideanNormalizer:
     axes = [np.arange(DENOMINATOR) if not free else np.zeros(1, np.int64) for free in free_axes]
     shifts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3).astype(np.float64)
     translation_of = {r.tobytes(): s for r, s in zip(rotations, steps, strict=True)}
-    generators = _generators(rotations)
+    generators = group.point_generators
 
     place = np.array([DENOMINATOR**2, DENOMINATOR, 1])
     centring_codes = np.array(sorted(centrings), dtype=np.int64) @ place

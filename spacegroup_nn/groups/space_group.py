@@ -313,6 +313,32 @@ class SpaceGroup:
         pure = np.all(self.rotations == np.eye(3, dtype=np.int64), axis=(1, 2))
         return self.translations[pure]
 
+    @functools.cached_property
+    def point_generators(self) -> tuple[int, ...]:
+        """Indices of operations whose rotations generate the point group (at most three)."""
+        generated = {np.eye(3, dtype=np.int64).tobytes()}
+        chosen: list[int] = []
+        for index, rotation in enumerate(self.rotations):
+            if rotation.tobytes() in generated:
+                continue
+            chosen.append(index)
+            frontier = [np.frombuffer(key, dtype=np.int64).reshape(3, 3) for key in generated]
+            while frontier:  # close the set under right multiplication by the generators
+                products = [a @ self.rotations[i] for a in frontier for i in chosen]
+                frontier = [p for p in products if p.tobytes() not in generated]
+                generated.update(p.tobytes() for p in frontier)
+        return tuple(chosen)
+
+    @property
+    def generators(self) -> tuple[int, ...]:
+        """Indices of operations that generate the group modulo lattice translations.
+
+        The point-group generators plus the centring translations. A function invariant under
+        these operations is invariant under every operation.
+        """
+        pure = np.flatnonzero(np.all(self.rotations == np.eye(3, dtype=np.int64), axis=(1, 2)))
+        return (*self.point_generators, *(int(i) for i in pure[1:]))
+
     @property
     def to_canonical(self) -> SettingTransformation:
         """Transformation from this setting to the canonical setting of the type."""

@@ -25,6 +25,7 @@ from ..errors import (
     EmptyStructureError,
     InvalidCellError,
     NonFiniteCoordinatesError,
+    OverlappingAtomsError,
     StructureParseError,
     SymmetryDetectionError,
     UnknownElementError,
@@ -119,6 +120,7 @@ def standardize(
     symprec: float = 1e-5,
     angle_tolerance: float = -1.0,
     *,
+    min_distance: float = 0.5,
     name: str | None = None,
 ) -> StandardCrystal:
     """Detect the space group of a crystal and standardize it to the canonical setting.
@@ -137,6 +139,9 @@ def standardize(
         digits may need 1e-3 to 1e-1 to reveal their group.
     angle_tolerance : float
         Angle tolerance in degrees; negative selects spglib's default.
+    min_distance : float
+        Atoms closer than ``max(min_distance, symprec)`` Å (periodic images included) are
+        rejected as overlapping (default 0.5 Å).
     name : str, optional
         Label of the structure in error messages (default: the path, or the input's type).
 
@@ -159,8 +164,10 @@ def standardize(
         A site has partial occupancy or mixed species.
     UnknownElementError
         A species is not a chemical element (atomic number outside 1..118).
+    OverlappingAtomsError
+        Two atoms are closer than ``max(min_distance, symprec)``.
     SymmetryDetectionError
-        Two atoms are closer than ``symprec``, or spglib fails at the given tolerance.
+        spglib fails at the given tolerance.
 
     Examples
     --------
@@ -179,7 +186,7 @@ def standardize(
     label = name if name is not None else _default_label(obj)
     lattice, frac_coords, numbers = _as_cell(obj, label)
     _validate_cell(lattice, frac_coords, numbers, label)
-    _check_separation(lattice, frac_coords, symprec, label)
+    _check_separation(lattice, frac_coords, max(min_distance, symprec), label)
     dataset = _detect(lattice, frac_coords, numbers, symprec, angle_tolerance, label)
     std_frac_coords = _wrap(dataset.std_positions)
     std_lattice = np.asarray(dataset.std_lattice, dtype=np.float64)
@@ -337,24 +344,24 @@ def _check_lattice(lattice: np.ndarray, label: str) -> None:
         )
 
 
-def _check_separation(lattice: np.ndarray, frac_coords: np.ndarray, symprec: float, label: str) -> None:
-    """Raise if two atoms (of any species) are closer than ``symprec``, images included.
+def _check_separation(lattice: np.ndarray, frac_coords: np.ndarray, threshold: float, label: str) -> None:
+    """Raise if two atoms (of any species) are closer than ``threshold`` Å, images included.
 
-    spglib rejects such pairs only when they have the same species: a pair of different
-    species at one position is otherwise silently accepted.
+    spglib rejects pairs closer than its tolerance only when they have the same species: a
+    pair of different species at one position is otherwise silently accepted.
     """
     chunk = max(1, 2**20 // len(frac_coords))
     for start in range(0, len(frac_coords), chunk):
         diff = frac_coords[start : start + chunk, None, :] - frac_coords[None, :, :]
         diff -= np.rint(diff)  # the nearest image, for distances below half a lattice plane
         distances = np.linalg.norm(diff @ lattice, axis=-1)
-        rows, cols = np.nonzero(distances < symprec)
+        rows, cols = np.nonzero(distances < threshold)
         pairs = cols > rows + start
         if pairs.any():
             i, j = rows[pairs][0] + start, cols[pairs][0]
-            raise SymmetryDetectionError(
+            raise OverlappingAtomsError(
                 f"{label}: atoms {i} and {j} are {distances[i - start, j]:.3g} Å apart, closer "
-                f"than symprec={symprec} Å; no symmetry can be detected"
+                f"than {threshold:g} Å; they overlap"
             )
 
 

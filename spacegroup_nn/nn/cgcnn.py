@@ -13,10 +13,38 @@ from ..data.graph import edge_vectors, radius_graph_pbc
 from ._utils import reset_children
 from .context import GroupContext
 from .features import Invariance, SymmetrizedFourierFeatures
-from .pairs import unpack
+from .pairs import cosine_envelope, unpack
 from .transformer import MAX_ATOMIC_NUMBER
 
-__all__ = ["CrystalGraphNetwork"]
+__all__ = ["CrystalGraphNetwork", "SmoothCGConv"]
+
+
+class SmoothCGConv(CGConv):
+    r""":class:`~torch_geometric.nn.conv.CGConv` whose messages fade out at the cutoff.
+
+    .. math::
+        \mathbf{m}_{ij} = w(d_{ij})\, \sigma(\mathbf{z}_{ij}\mathbf{W}_f + \mathbf{b}_f)
+            \odot g(\mathbf{z}_{ij}\mathbf{W}_s + \mathbf{b}_s)
+
+    with :math:`w(d) = (1 + \cos(\pi d / r_c)) / 2`. Plain CGConv is discontinuous at the
+    cutoff, so an image at almost exactly the cutoff (a lattice vector of 4 Angstrom and a
+    cutoff of 8, say) enters or leaves the graph with round-off, and outputs of one crystal
+    described two ways can differ by far more than round-off. The weight removes that.
+
+    Shapes:
+        - **input:** node features :math:`(N, F)`, edge indices :math:`(2, E)`, edge features
+          :math:`(E, D)`, edge weights :math:`(E,)`
+        - **output:** node features :math:`(N, F)`
+    """
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor) -> Tensor:
+        # propagate_type: (x: PairTensor, edge_attr: Tensor, edge_weight: Tensor)
+        out = self.propagate(edge_index, x=(x, x), edge_attr=edge_attr, edge_weight=edge_weight)
+        out = out if self.bn is None else self.bn(out)
+        return out + x
+
+    def message(self, x_i: Tensor, x_j: Tensor, edge_attr: Tensor, edge_weight: Tensor) -> Tensor:
+        return super().message(x_i, x_j, edge_attr) * edge_weight.unsqueeze(-1)
 
 
 class CrystalGraphNetwork(nn.Module):
@@ -28,7 +56,9 @@ class CrystalGraphNetwork(nn.Module):
         \mathbf{h}_i^{(l+1)} = \mathrm{CGConv}\big(\mathbf{h}^{(l)}, \{\phi(\|\mathbf{r}_{ij}^L\|)\}\big)_i
 
     followed by mean pooling and an MLP. Edges are every periodic image within ``cutoff``
-    (no neighbour cap, so symmetry-equivalent atoms have equivalent neighbourhoods). With
+    (no neighbour cap, so symmetry-equivalent atoms have equivalent neighbourhoods), and
+    messages fade out smoothly at the cutoff (:class:`SmoothCGConv`), so the output is a
+    continuous function of the positions. With
     ``fourier=True`` each atom also receives its symmetrized Fourier features and the group
     context, with weights shared by all groups.
 
@@ -71,7 +101,7 @@ class CrystalGraphNetwork(nn.Module):
         self.context = GroupContext(hidden_channels) if fourier else None
         self.smearing = GaussianSmearing(0.0, self.cutoff, num_gaussians)
         self.convs = nn.ModuleList(
-            CGConv(hidden_channels, dim=num_gaussians, batch_norm=True) for _ in range(num_layers)
+            SmoothCGConv(hidden_channels, dim=num_gaussians, batch_norm=True) for _ in range(num_layers)
         )
         self.head = nn.Sequential(
             nn.Linear(hidden_channels, fc_channels), nn.Softplus(), nn.Linear(fc_channels, out_channels)
@@ -101,9 +131,10 @@ class CrystalGraphNetwork(nn.Module):
                 + self.context(space_group)[batch]
             )
         edge_index, shift = radius_graph_pbc(pos, cell, self.cutoff, batch)
-        edge_attr = self.smearing(edge_vectors(pos, cell, edge_index, shift, batch).norm(dim=-1))
+        distance = edge_vectors(pos, cell, edge_index, shift, batch).norm(dim=-1)
+        edge_attr, edge_weight = self.smearing(distance), cosine_envelope(distance, self.cutoff)
         for conv in self.convs:
-            x = F.softplus(conv(x, edge_index, edge_attr))
+            x = F.softplus(conv(x, edge_index, edge_attr, edge_weight))
         out = self.head(global_mean_pool(x, batch, size=cell.shape[0]))
         return out.squeeze(-1) if self.out_channels == 1 else out
 

@@ -114,6 +114,7 @@ class SymmetrizedFourierFeatures(nn.Module):
         space_group = space_group.view(-1).long()
         self._ensure_tables(space_group)
         frac = torch.linalg.solve(cell[batch].transpose(1, 2), pos.unsqueeze(-1)).squeeze(-1)
+        frac = frac - torch.floor(frac)  # periodicity is exact; small angles keep float32 accurate
         numbers = space_group[batch]
         metric = self.metric_of[numbers]
         out = pos.new_zeros(pos.shape[0], self.out_channels)

@@ -83,7 +83,7 @@ def _candidates(free: tuple[int, ...]) -> tuple[tuple[np.ndarray, int, str], ...
             vector = np.zeros(3, dtype=np.int64)
             vector[list(free)] = coefficients
             found.append((vector, modulus, _describe(vector, modulus)))
-    found.sort(key=lambda c: (np.count_nonzero(c[0]), np.abs(c[0]).sum(), c[1]))
+    found.sort(key=lambda c: (np.count_nonzero(c[0]), np.abs(c[0]).sum(), c[1], np.count_nonzero(c[0] < 0)))
     return tuple(found)
 
 

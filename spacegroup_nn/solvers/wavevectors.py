@@ -65,8 +65,9 @@ def wavevector_ball(metric: MetricName, radius: float) -> np.ndarray:
     Returns
     -------
     np.ndarray
-        ``(K, 3)`` int64, read-only, sorted by norm and then lexicographically. At radius 5
-        ``K = 514`` (orthogonal) and ``K = 418`` (hexagonal).
+        ``(K, 3)`` int64, read-only, sorted by norm and then by decreasing ``(h, k, l)``, so
+        the first member of a shell is its most positive vector. At radius 5 ``K = 514``
+        (orthogonal) and ``K = 418`` (hexagonal).
     """
     if not np.isfinite(radius) or radius < 1:
         raise ValueError(f"radius must be a finite number >= 1, got {radius!r}")
@@ -78,7 +79,7 @@ def wavevector_ball(metric: MetricName, radius: float) -> np.ndarray:
     norms = np.einsum("ki,ij,kj->k", grid, gram, grid)
     keep = (norms <= radius**2 + 1e-9) & (norms > 0)
     grid, norms = grid[keep], np.round(norms[keep], 9)
-    order = np.lexsort((grid[:, 2], grid[:, 1], grid[:, 0], norms))
+    order = np.lexsort((-grid[:, 2], -grid[:, 1], -grid[:, 0], norms))
     ball = np.ascontiguousarray(grid[order], dtype=np.int64)
     ball.setflags(write=False)
     return ball

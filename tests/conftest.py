@@ -1,0 +1,21 @@
+import os
+from pathlib import Path
+
+import pytest
+
+DATASETS = Path(os.environ.get("SPACEGROUP_NN_DATA", Path(__file__).parents[2] / "shared" / "datasets"))
+
+
+@pytest.fixture(scope="session")
+def dataset_structures():
+    """A few real structures from ../shared/datasets (skipped when the folder is absent)."""
+    if not DATASETS.is_dir():
+        pytest.skip(f"datasets folder {DATASETS} not found (set SPACEGROUP_NN_DATA)")
+    import pandas as pd
+    from pymatgen.core import Structure
+
+    structures = []
+    for name in ("perov_5/val.csv", "carbon_24/val.csv"):
+        rows = pd.read_csv(DATASETS / name).head(4)
+        structures += [Structure.from_str(cif, fmt="cif") for cif in rows["cif"]]
+    return structures

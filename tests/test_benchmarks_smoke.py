@@ -1,0 +1,51 @@
+"""Smoke test of benchmarks/bench_layers.py: every stage runs on tiny sizes and writes its JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_layers.py"
+
+
+def test_bench_layers_smoke(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_layers", SCRIPT)
+    bench_layers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_layers)
+    out = tmp_path / "bench_layers.json"
+
+    returned = bench_layers.main(["--smoke", "--out", str(out)])
+
+    results = json.loads(out.read_text())
+    assert results == json.loads(json.dumps(returned))
+    assert results["smoke"] is True
+    assert {"machine", "features", "memory", "training", "load_average_start", "total_s"} <= set(results)
+
+    features = results["features"]
+    assert features["max_abs_error"]["float64"]["ours_vs_dense"] <= 1e-10
+    assert {"required_speedup", "meets_requirement", "K", "num_atoms"} <= set(features)
+    assert features["K"] == {"orthogonal": 514, "hexagonal": 418}
+    assert {t["threads"] for t in features["timings"]} >= {1}
+    for timing in features["timings"]:
+        assert {"dtype", "ours", "dense", "speedup_median", "speedup_min"} <= set(timing)
+        assert timing["ours"]["median_ms"] > 0 and timing["dense"]["median_ms"] > 0
+
+    memory = results["memory"]
+    assert {"tables_bytes", "layer_bytes", "basis_arrays_bytes", "dense_bytes", "ratio_layer"} <= set(memory)
+    assert 0 < memory["tables_bytes"] <= memory["layer_bytes"] < memory["dense_bytes"]
+
+    training = results["training"]
+    for kind in ("perov_5_like", "carbon_24_like"):
+        assert training[kind]["dataset"]["atoms_max"] <= 24
+        for key in ("models", "models_flush_denormal"):
+            models = training[kind][key]
+            assert set(models) == {"transformer", "cgcnn_fourier", "cgcnn"}
+            for model in models.values():
+                assert model["crystals_per_s"] > 0
+                assert {"forward_ms", "radius_graph_ms", "edges"} <= set(model["breakdown"])
+            assert "features_ms" in models["cgcnn_fourier"]["breakdown"]
+            assert "pair_features_ms" in models["transformer"]["breakdown"]
+            assert {"throughput_vs_cgcnn", "throughput_best_vs_cgcnn"} <= set(models["transformer"])
+            assert "others_share" in training[kind][f"{key}_cpu"]
+    assert training["perov_5_like"]["dataset"]["atoms_max"] == 5
