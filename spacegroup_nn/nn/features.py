@@ -9,7 +9,8 @@ are the group averages
 for every k of the fixed ball (zero where k is extinct). By default :math:`G` is replaced by
 its Euclidean normalizer (see :func:`spacegroup_nn.solvers.normalizer_basis`), so features
 are also identical in every standard description of the crystal; ``invariance="group"``
-uses the space group itself, as the reference paper does.
+uses the space group itself, as the reference paper does; ``invariance="none"`` gives the raw
+plane waves :math:`e_k(x)` of every crystal (the P1 basis), the unconstrained baseline.
 
 Index sets. Two balls exist, one per idealized metric (``"orthogonal"``: 514 wave vectors
 at radius 5, ``"hexagonal"``: 418). The feature vector is their concatenation: a crystal
@@ -34,7 +35,7 @@ from ..solvers.wavevectors import ball_index
 
 __all__ = ["Invariance", "SymmetrizedFourierFeatures"]
 
-Invariance = Literal["normalizer", "group"]
+Invariance = Literal["normalizer", "group", "none"]
 METRIC_NAMES = ("orthogonal", "hexagonal")
 
 
@@ -52,7 +53,8 @@ class SymmetrizedFourierFeatures(nn.Module):
     Args:
         radius (float, optional): Cutoff of the wave-vector balls. (default: :obj:`5.0`)
         invariance (str, optional): ``"normalizer"`` (invariant under every description
-            change) or ``"group"`` (the space group's own basis). (default: ``"normalizer"``)
+            change), ``"group"`` (the space group's own basis) or ``"none"`` (raw plane waves,
+            not invariant: a baseline). (default: ``"normalizer"``)
 
     Shapes:
         - **input:** positions :math:`(N, 3)` Cartesian, cell :math:`(B, 3, 3)` (rows are
@@ -63,8 +65,8 @@ class SymmetrizedFourierFeatures(nn.Module):
 
     def __init__(self, radius: float = 5.0, invariance: Invariance = "normalizer") -> None:
         super().__init__()
-        if invariance not in ("normalizer", "group"):
-            raise ValueError(f"invariance must be 'normalizer' or 'group', got {invariance!r}")
+        if invariance not in ("normalizer", "group", "none"):
+            raise ValueError(f"invariance must be 'normalizer', 'group' or 'none', got {invariance!r}")
         self.radius = float(radius)
         self.invariance = invariance
         self.block_sizes = [len(ball_index(name, self.radius).wavevectors) for name in METRIC_NAMES]
@@ -92,6 +94,8 @@ class SymmetrizedFourierFeatures(nn.Module):
 
     def basis(self, number: int) -> SymmetryAdaptedBasis:
         """The basis whose group averages fill the features of space group ``number``."""
+        if self.invariance == "none":
+            return fourier_basis(1, self.radius)
         build = normalizer_basis if self.invariance == "normalizer" else fourier_basis
         return build(SpaceGroup(number), self.radius)
 
@@ -112,6 +116,8 @@ class SymmetrizedFourierFeatures(nn.Module):
         if batch is None:
             batch = pos.new_zeros(pos.shape[0], dtype=torch.long)
         space_group = space_group.view(-1).long()
+        if self.invariance == "none":  # every crystal is read as P1: raw plane waves
+            space_group = torch.ones_like(space_group)
         self._ensure_tables(space_group)
         frac = torch.linalg.solve(cell[batch].transpose(1, 2), pos.unsqueeze(-1)).squeeze(-1)
         frac = frac - torch.floor(frac)  # periodicity is exact; small angles keep float32 accurate

@@ -63,9 +63,11 @@ class PeriodicPairFeatures(nn.Module):
         counts = torch.bincount(batch, minlength=mask.shape[0])
         local = torch.arange(batch.numel(), device=batch.device) - (torch.cumsum(counts, 0) - counts)[batch]
         source, target = edge_index
-        pairs = rbf.new_zeros(mask.shape[0], mask.shape[1], mask.shape[1], self.num_rbf)
-        pairs = pairs.index_put((batch[target], local[target], local[source]), rbf, accumulate=True)
-        return pairs, mask
+        size = mask.shape[1]
+        # index_add (not index_put with accumulate) keeps the sum deterministic on CPU
+        flat = (batch[target] * size + local[target]) * size + local[source]
+        pairs = rbf.new_zeros(mask.shape[0] * size * size, self.num_rbf).index_add(0, flat, rbf)
+        return pairs.view(mask.shape[0], size, size, self.num_rbf), mask
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(cutoff={self.cutoff:g}, num_rbf={self.num_rbf})"

@@ -1,0 +1,307 @@
+"""Training, checkpoints, prediction and evaluation for crystal property models.
+
+One loop serves every model in :data:`MODELS`, so baselines and our models get the same
+splits, epochs, optimizer and target normalization. Checkpoints are plain dictionaries of
+tensors and numbers, written atomically and read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch, Data
+from torch_geometric.loader import DataLoader
+from tqdm.auto import tqdm
+
+from . import __version__
+from .groups import SpaceGroup
+from .nn import CrystalGraphNetwork, SpaceGroupTransformer
+from .testing import apply_operation
+
+__all__ = [
+    "MODELS",
+    "CheckpointError",
+    "TrainConfig",
+    "build_model",
+    "deterministic",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "mean_absolute_error",
+    "predict",
+    "predictions",
+    "save_checkpoint",
+]
+
+CHECKPOINT = "best.pt"
+METRICS = "metrics.json"
+
+#: Model name -> constructor taking ``out_channels``.
+MODELS: dict[str, Callable[[int], nn.Module]] = {
+    # ours: normalizer-invariant symmetrized features, weights shared by all groups
+    "transformer": lambda out: SpaceGroupTransformer(out_channels=out),
+    "cgcnn_fourier": lambda out: CrystalGraphNetwork(out_channels=out, fourier=True),
+    # baselines
+    "cgcnn": lambda out: CrystalGraphNetwork(out_channels=out, fourier=False),
+    "transformer_raw": lambda out: SpaceGroupTransformer(out_channels=out, invariance="none"),
+    "transformer_onehot": lambda out: SpaceGroupTransformer(
+        out_channels=out, invariance="group", group_embedding=True
+    ),
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, or from another version or configuration."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in every checkpoint).
+
+    Attributes
+    ----------
+    model : str
+        A key of :data:`MODELS`.
+    target : str
+        Name of the target property (for the record).
+    epochs, batch_size, lr, weight_decay, seed : int, int, float, float, int
+        Optimization settings: AdamW with cosine decay, L1 loss on normalized targets.
+    augment : bool
+        Apply a random operation of each crystal's group to its atoms at every step (the
+        augmentation baseline; a no-op for exactly invariant models).
+    target_mean, target_std : float
+        Target normalization, set from the training split by :func:`fit`.
+    """
+
+    model: str = "transformer"
+    target: str = "y"
+    epochs: int = 50
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    seed: int = 0
+    augment: bool = False
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {sorted(MODELS)}")
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
+
+
+def build_model(config: TrainConfig) -> nn.Module:
+    """A freshly initialized model for ``config`` (seeded by ``config.seed``)."""
+    torch.manual_seed(config.seed)
+    return MODELS[config.model](1)
+
+
+def _atomic_save(payload: dict, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, temporary)
+    os.replace(temporary, path)
+
+
+def save_checkpoint(model: nn.Module, config: TrainConfig, path: Path, **info: float) -> None:
+    """Write ``model``'s weights, the config and ``info`` atomically to ``path``."""
+    payload = {"version": __version__, "config": asdict(config), "state_dict": model.state_dict(), **info}
+    _atomic_save(payload, path)
+
+
+def load_checkpoint(directory: str | os.PathLike) -> tuple[nn.Module, TrainConfig]:
+    """The best model of a training directory, in eval mode, and its config.
+
+    Raises
+    ------
+    CheckpointError
+        If the checkpoint is missing or unreadable, was written by another library version,
+        or does not match its configuration.
+    """
+    path = Path(directory) / CHECKPOINT
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint (train a model with `spacegroup-nn train` first)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any unpickling failure means a bad checkpoint
+        raise CheckpointError(f"{path}: unreadable checkpoint ({error})") from None
+    if payload.get("version") != __version__:
+        raise CheckpointError(
+            f"{path}: written by spacegroup_nn {payload.get('version')}, this is {__version__}"
+        )
+    known = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in payload["config"].items() if k in known})
+    model = build_model(config)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: weights do not fit model {config.model!r}: {error}") from None
+    return model.eval(), config
+
+
+def _augmented(batch: Batch, generator: np.random.Generator) -> Batch:
+    crystals = []
+    for crystal in batch.to_data_list():
+        group = SpaceGroup(int(crystal.space_group))
+        pick = generator.integers(group.order)
+        crystals.append(apply_operation(crystal, group.rotations[pick], group.translations[pick]))
+    return Batch.from_data_list(crystals)
+
+
+@torch.no_grad()
+def _predict_normalized(model: nn.Module, data: Sequence[Data], batch_size: int) -> Tensor:
+    model.eval()
+    outputs = [model(batch).view(-1) for batch in DataLoader(list(data), batch_size=batch_size)]
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def _targets(data: Sequence[Data]) -> Tensor:
+    return torch.cat([crystal.y.view(-1).float() for crystal in data])
+
+
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """Use PyTorch's deterministic kernels inside the block (restored afterwards).
+
+    Some CPU kernels (sums with repeated indices) are otherwise order-dependent across
+    threads, and two runs with one seed would differ in the last bits.
+    """
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
+def fit(
+    config: TrainConfig,
+    train_data: Sequence[Data],
+    val_data: Sequence[Data],
+    out_dir: str | os.PathLike,
+    *,
+    test_data: Sequence[Data] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train ``config.model`` and keep the checkpoint with the best validation MAE.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    train_data, val_data, test_data : sequences of Data
+        Crystals from :func:`spacegroup_nn.data.from_structure` with a scalar ``y``.
+    out_dir : path
+        Receives ``best.pt`` and ``metrics.json``.
+    progress : bool
+        Show progress bars with the live loss and validation MAE.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``: MAE in the target's own units for the best
+        epoch on validation (and test), the history, and seconds per epoch. On CPU the same
+        config and data give identical metrics (deterministic kernels, seeded shuffling).
+    """
+    with deterministic():
+        return _fit(config, train_data, val_data, Path(out_dir), test_data, progress)
+
+
+def _fit(
+    config: TrainConfig,
+    train_data: Sequence[Data],
+    val_data: Sequence[Data],
+    out: Path,
+    test_data: Sequence[Data] | None,
+    progress: bool,
+) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    targets = _targets(train_data)
+    config.target_mean = float(targets.mean())
+    config.target_std = float(targets.std()) if len(targets) > 1 and float(targets.std()) > 0 else 1.0
+    model = build_model(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loader = DataLoader(
+        list(train_data),
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    steps = config.epochs * len(loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps))
+    )
+    augment_rng = np.random.default_rng(config.seed)
+    history, best = [], math.inf
+    epochs = tqdm(range(config.epochs), desc=config.model, disable=not progress, unit="epoch")
+    start = time.perf_counter()
+    for epoch in epochs:
+        model.train()
+        losses = []
+        for batch in tqdm(loader, leave=False, disable=not progress, desc=f"epoch {epoch + 1}"):
+            if config.augment:
+                batch = _augmented(batch, augment_rng)
+            normalized = (batch.y.view(-1).float() - config.target_mean) / config.target_std
+            loss = (model(batch).view(-1).float() - normalized).abs().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+        val_mae = mean_absolute_error(model, config, val_data)
+        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_mae": val_mae})
+        if val_mae < best:
+            best = val_mae
+            save_checkpoint(model, config, out / CHECKPOINT, epoch=epoch + 1, val_mae=val_mae)
+        epochs.set_postfix(loss=f"{np.mean(losses):.4f}", val_mae=f"{val_mae:.4g}", best=f"{best:.4g}")
+    seconds = time.perf_counter() - start
+    best_model, _ = load_checkpoint(out)
+    best_epoch = min(history, key=lambda h: h["val_mae"])["epoch"]
+    metrics = {
+        "model": config.model,
+        "target": config.target,
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "best_epoch": best_epoch,
+        "val_mae": best,
+        "test_mae": mean_absolute_error(best_model, config, test_data) if test_data else None,
+        "seconds_per_epoch": seconds / config.epochs,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "sizes": {"train": len(train_data), "val": len(val_data), "test": len(test_data or [])},
+        "history": history,
+    }
+    (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def predictions(model: nn.Module, config: TrainConfig, data: Sequence[Data], batch_size: int = 64) -> Tensor:
+    """Predictions in the target's own units, ``(len(data),)`` float32."""
+    return _predict_normalized(model, data, batch_size).float() * config.target_std + config.target_mean
+
+
+def mean_absolute_error(model: nn.Module, config: TrainConfig, data: Sequence[Data]) -> float:
+    """MAE of ``model`` on ``data`` in the target's own units."""
+    return float((predictions(model, config, data) - _targets(data)).abs().mean())
+
+
+def predict(model_dir: str | os.PathLike, data: Sequence[Data]) -> Tensor:
+    """Predictions of the best checkpoint in ``model_dir`` for ``data``."""
+    model, config = load_checkpoint(model_dir)
+    return predictions(model, config, data)
+
+
+def evaluate(model_dir: str | os.PathLike, data: Sequence[Data]) -> dict:
+    """MAE and count of the best checkpoint in ``model_dir`` on labelled ``data``."""
+    model, config = load_checkpoint(model_dir)
+    return {"mae": mean_absolute_error(model, config, data), "count": len(data), "target": config.target}

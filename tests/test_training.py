@@ -1,0 +1,103 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from spacegroup_nn import SpaceGroup
+from spacegroup_nn.data import from_structure
+from spacegroup_nn.groups import random_crystal
+from spacegroup_nn.training import (
+    CheckpointError,
+    TrainConfig,
+    evaluate,
+    fit,
+    load_checkpoint,
+    predict,
+)
+from spacegroup_nn.zero_shot import holdout_groups, run_zero_shot, zero_shot_split
+
+NUMBERS = [2, 5, 14, 47, 62, 75, 123, 143, 148, 166, 191, 194, 195, 221, 225]
+
+
+@pytest.fixture(scope="module")
+def crystals():
+    rng = np.random.default_rng(0)
+    data = []
+    for index in range(45):
+        crystal = from_structure(random_crystal(SpaceGroup(NUMBERS[index % len(NUMBERS)]), rng, num_orbits=1))
+        crystal.y = torch.tensor([float(crystal.num_nodes) / 10 + rng.normal(scale=0.1)])
+        data.append(crystal)
+    return data
+
+
+@pytest.mark.parametrize("model", ["transformer", "cgcnn", "transformer_raw"])
+def test_train_predict_evaluate_and_reload(crystals, tmp_path, model):
+    config = TrainConfig(model=model, epochs=2, batch_size=8, augment=model == "transformer_raw")
+    metrics = fit(config, crystals[:30], crystals[30:38], tmp_path, test_data=crystals[38:], progress=False)
+    assert json.loads((tmp_path / "metrics.json").read_text())["val_mae"] == metrics["val_mae"]
+    assert metrics["best_epoch"] in (1, 2) and len(metrics["history"]) == 2
+    first, second = predict(tmp_path, crystals[38:]), predict(tmp_path, crystals[38:])
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    assert evaluate(tmp_path, crystals[38:])["mae"] == pytest.approx(metrics["test_mae"], rel=1e-6)
+
+
+def test_same_seed_same_metrics(crystals, tmp_path):
+    runs = [
+        fit(
+            TrainConfig(epochs=2, batch_size=8, seed=3),
+            crystals[:20],
+            crystals[20:26],
+            tmp_path / str(i),
+            progress=False,
+        )
+        for i in range(2)
+    ]
+    assert runs[0]["history"] == runs[1]["history"]
+
+
+def test_checkpoint_errors(crystals, tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(tmp_path)
+    fit(TrainConfig(epochs=1, batch_size=8), crystals[:10], crystals[10:14], tmp_path, progress=False)
+    payload = torch.load(tmp_path / "best.pt", weights_only=True)
+    torch.save({**payload, "version": "0.0.0"}, tmp_path / "best.pt")
+    with pytest.raises(CheckpointError, match=r"0\.0\.0"):
+        load_checkpoint(tmp_path)
+    torch.save({**payload, "config": {**payload["config"], "model": "cgcnn"}}, tmp_path / "best.pt")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "best.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_checkpoint(tmp_path)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="unknown model"):
+        TrainConfig(model="resnet")
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+
+
+def test_holdout_is_stratified_and_never_leaks(crystals):
+    numbers = list(range(1, 231))
+    held = holdout_groups(numbers, fraction=0.2, seed=0)
+    assert len(held) >= 0.2 * 230
+    families = {SpaceGroup(n).crystal_family for n in held}
+    assert families == {SpaceGroup(n).crystal_family for n in numbers}
+    assert holdout_groups(numbers, 0.2, 0) == held != holdout_groups(numbers, 0.2, 1)
+    split = zero_shot_split(crystals, fraction=0.2, seed=0)
+    trained = {int(c.space_group) for c in split.train + split.val + split.test}
+    assert not trained & set(split.held_out_groups)
+    assert {int(c.space_group) for c in split.held_out} == set(split.held_out_groups)
+    assert len(split.train) + len(split.val) + len(split.test) + len(split.held_out) == len(crystals)
+
+
+def test_zero_shot_runs(crystals, tmp_path):
+    results = run_zero_shot(
+        crystals, ["transformer", "transformer_onehot"], tmp_path, epochs=1, batch_size=8, progress=False
+    )
+    for entry in results["models"].values():
+        assert entry["held_out_mae"] > 0 and entry["in_distribution_mae"] > 0
+        assert set(entry["per_group"]) == set(results["protocol"]["held_out_groups"])
+    assert (tmp_path / "zero_shot.json").is_file()
