@@ -51,8 +51,8 @@ MODELS: dict[str, Callable[[int], nn.Module]] = {
     # ours: normalizer-invariant symmetrized features, weights shared by all groups
     "transformer": lambda out: SpaceGroupTransformer(out_channels=out),
     "cgcnn_fourier": lambda out: CrystalGraphNetwork(out_channels=out, fourier=True),
-    # baselines
-    "cgcnn": lambda out: CrystalGraphNetwork(out_channels=out, fourier=False),
+    # baselines; CGCNN with the settings of Xie & Grossman 2018 (12 nearest neighbours)
+    "cgcnn": lambda out: CrystalGraphNetwork(out_channels=out, fourier=False, max_neighbors=12, smooth=False),
     "transformer_raw": lambda out: SpaceGroupTransformer(out_channels=out, invariance="none"),
     "transformer_onehot": lambda out: SpaceGroupTransformer(
         out_channels=out, invariance="group", group_embedding=True

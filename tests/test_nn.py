@@ -164,3 +164,13 @@ def test_dataloader_batches_with_offsets():
     assert batch.cell.shape == (3, 3, 3) and batch.space_group.tolist() == [2, 14, 166]
     assert batch.ptr.tolist() == [0, *np.cumsum([c.num_nodes for c in crystals]).tolist()]
     assert batch.z.shape == batch.batch.shape == (sum(c.num_nodes for c in crystals),)
+
+
+def test_cgcnn_baseline_settings():
+    from spacegroup_nn.nn.cgcnn import nearest_edges
+
+    target, distance = torch.tensor([0, 0, 0, 1, 1, 2, 0]), torch.tensor([3.0, 1.0, 2.0, 5.0, 4.0, 1.0, 0.5])
+    assert nearest_edges(target, distance, 2).tolist() == [1, 3, 4, 5, 6]
+    baseline = CrystalGraphNetwork(fourier=False, max_neighbors=12, smooth=False)
+    assert repr(baseline).endswith("fourier=False, max_neighbors=12, smooth=False)")
+    assert baseline(Batch.from_data_list([crystal(62, torch.float32)])).shape == (1,)

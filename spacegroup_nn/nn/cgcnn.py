@@ -3,6 +3,7 @@ Fourier features as extra node inputs."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
@@ -16,7 +17,17 @@ from .features import Invariance, SymmetrizedFourierFeatures
 from .pairs import cosine_envelope, unpack
 from .transformer import MAX_ATOMIC_NUMBER
 
-__all__ = ["CrystalGraphNetwork", "SmoothCGConv"]
+__all__ = ["CrystalGraphNetwork", "SmoothCGConv", "nearest_edges"]
+
+
+def nearest_edges(target: Tensor, distance: Tensor, count: int) -> Tensor:
+    """Indices of the ``count`` shortest edges of every target node (stable on ties)."""
+    order = torch.argsort(distance, stable=True)
+    order = order[torch.argsort(target[order], stable=True)]
+    sorted_target = target[order]
+    first = torch.searchsorted(sorted_target, sorted_target, right=False)
+    rank = torch.arange(len(order), device=target.device) - first
+    return torch.sort(order[rank < count]).values
 
 
 class SmoothCGConv(CGConv):
@@ -73,6 +84,12 @@ class CrystalGraphNetwork(nn.Module):
         fourier (bool): Add symmetrized Fourier features and group context. (default: :obj:`True`)
         radius (float): Fourier cutoff. (default: :obj:`5.0`)
         invariance (str): See :class:`SymmetrizedFourierFeatures`. (default: ``"normalizer"``)
+        max_neighbors (int, optional): Keep only the nearest ``max_neighbors`` edges of every
+            atom, as the original CGCNN does (12). Ties at the cap are broken by edge order,
+            so symmetry-equivalent atoms can get different neighbours: this option is for the
+            faithful baseline only. (default: :obj:`None`, every neighbour)
+        smooth (bool): Fade messages out at the cutoff; ``False`` is plain CGConv, whose
+            output jumps when an image crosses the cutoff. (default: :obj:`True`)
 
     Shapes:
         - **input:** a ``Data``/``Batch``, or ``z`` :math:`(N,)`, ``pos`` :math:`(N, 3)`,
@@ -91,10 +108,13 @@ class CrystalGraphNetwork(nn.Module):
         fourier: bool = True,
         radius: float = 5.0,
         invariance: Invariance = "normalizer",
+        max_neighbors: int | None = None,
+        smooth: bool = True,
     ) -> None:
         super().__init__()
         self.hidden_channels, self.num_layers, self.out_channels = hidden_channels, num_layers, out_channels
         self.cutoff = float(cutoff)
+        self.max_neighbors, self.smooth = max_neighbors, smooth
         self.embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, hidden_channels)
         self.features = SymmetrizedFourierFeatures(radius, invariance) if fourier else None
         self.fourier = nn.Linear(self.features.out_channels, hidden_channels, bias=False) if fourier else None
@@ -132,7 +152,11 @@ class CrystalGraphNetwork(nn.Module):
             )
         edge_index, shift = radius_graph_pbc(pos, cell, self.cutoff, batch)
         distance = edge_vectors(pos, cell, edge_index, shift, batch).norm(dim=-1)
-        edge_attr, edge_weight = self.smearing(distance), cosine_envelope(distance, self.cutoff)
+        if self.max_neighbors is not None:
+            keep = nearest_edges(edge_index[1], distance, self.max_neighbors)
+            edge_index, distance = edge_index[:, keep], distance[keep]
+        edge_weight = cosine_envelope(distance, self.cutoff) if self.smooth else torch.ones_like(distance)
+        edge_attr = self.smearing(distance)
         for conv in self.convs:
             x = F.softplus(conv(x, edge_index, edge_attr, edge_weight))
         out = self.head(global_mean_pool(x, batch, size=cell.shape[0]))
@@ -142,5 +166,8 @@ class CrystalGraphNetwork(nn.Module):
         return (
             f"{self.__class__.__name__}(hidden_channels={self.hidden_channels}, "
             f"num_layers={self.num_layers}, out_channels={self.out_channels}, "
-            f"cutoff={self.cutoff:g}, fourier={self.features is not None})"
+            f"cutoff={self.cutoff:g}, fourier={self.features is not None}"
+            + (f", max_neighbors={self.max_neighbors}" if self.max_neighbors is not None else "")
+            + (", smooth=False" if not self.smooth else "")
+            + ")"
         )
