@@ -2,6 +2,7 @@
 
 from .groups import (
     EuclideanNormalizer,
+    PointGroup,
     SettingTransformation,
     SpaceGroup,
     StandardCrystal,
@@ -10,11 +11,14 @@ from .groups import (
     standardize,
 )
 from .solvers import SymmetryAdaptedBasis, fourier_basis, normalizer_basis
+from .solvers.harmonics import invariant_harmonics
+from .solvers.tensors import symmetrize_tensor, tensor_projector
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EuclideanNormalizer",
+    "PointGroup",
     "SettingTransformation",
     "SpaceGroup",
     "StandardCrystal",
@@ -23,6 +27,9 @@ __all__ = [
     "canonical_hall_number",
     "euclidean_normalizer",
     "fourier_basis",
+    "invariant_harmonics",
     "normalizer_basis",
     "standardize",
+    "symmetrize_tensor",
+    "tensor_projector",
 ]

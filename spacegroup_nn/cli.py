@@ -1,27 +1,143 @@
 """The ``spacegroup-nn`` command.
 
-``demo``      the main job on built-in data (for now: the bases of all 230 groups)
-``basis``     orbits, extinctions and reflection conditions of one group
-``symmetry``  the detected group, setting and standardized cell of a structure file
+``demo``       the main job: synthetic crystals of all 230 groups, a shared-weight model,
+               the zero-shot table and plot
+``train``      train a model on a dataset (CSV with a cif column, mp_elastic JSON,
+               CGCNN or ALIGNN folder), keep the best checkpoint, write metrics
+``predict``    predictions of a trained model, as a CSV of id and prediction
+``evaluate``   MAE of a trained model on a labelled dataset
+``zero-shot``  hold out whole space groups, train on the rest, compare errors
+``bases``      the symmetry-adapted bases of all 230 groups, one line each
+``basis``      orbits, extinctions and reflection conditions of one group
+``symmetry``   the detected group, setting and standardized cell of a structure file
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from .datasets import DEFAULT_SYMPREC, SYNTHETIC_TARGET, CrystalDataset, SyntheticCrystals
 from .errors import SpacegroupNNError
 from .groups import SpaceGroup, standardize
 from .solvers import fourier_basis, reflection_conditions
+from .training import MODELS, TrainConfig, evaluate, fit, load_checkpoint, predict
+from .workflows import STRUCTURE_SUFFIXES, SYNTHETIC, load_dataset, load_splits, load_structures
+from .zero_shot import format_table, plot, run_zero_shot
 
 __all__ = ["main"]
 
 
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", required=True, help="CSV, mp_elastic JSON, CGCNN/ALIGNN folder, or 'synthetic'"
+    )
+    parser.add_argument("--target", help="target property (a column name, or e.g. log10_K_Voigt)")
+    parser.add_argument("--split", help="split.json with train/val/test ids (default: seeded 80/10/10)")
+    parser.add_argument("--symprec", type=float, default=DEFAULT_SYMPREC, help="spglib tolerance in Angstrom")
+    parser.add_argument("--limit", type=int, help="use only the first LIMIT rows")
+    parser.add_argument("--cache", help="cache folder of processed datasets")
+    parser.add_argument("--seed", type=int, default=0, help="seed of splits and training (default 0)")
+
+
+def _dataset(args: argparse.Namespace) -> CrystalDataset | SyntheticCrystals:
+    return load_dataset(
+        args.data,
+        args.target,
+        symprec=args.symprec,
+        split=args.split,
+        limit=args.limit,
+        cache=args.cache,
+        seed=args.seed,
+    )
+
+
+def _train(args: argparse.Namespace) -> None:
+    dataset = _dataset(args)
+    splits = load_splits(dataset, args.seed)
+    config = TrainConfig(
+        model=args.model,
+        target=dataset.target if hasattr(dataset, "target") else SYNTHETIC_TARGET,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        augment=args.augment,
+    )
+    metrics = fit(config, splits["train"], splits["val"], args.out, test_data=splits.get("test"))
+    test = f", test MAE {metrics['test_mae']:.4g}" if metrics["test_mae"] is not None else ""
+    print(f"best epoch {metrics['best_epoch']}: validation MAE {metrics['val_mae']:.4g}{test}")
+    print(f"checkpoint and metrics in {args.out}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    path = Path(args.data)
+    if (
+        path.suffix.lower() in STRUCTURE_SUFFIXES
+        or path.name == "POSCAR"
+        or (path.is_dir() and not _is_dataset(path))
+    ):
+        ids, crystals = load_structures(path, args.symprec)
+    else:
+        _, config = load_checkpoint(args.model)
+        dataset = load_dataset(path, config.target, symprec=args.symprec, limit=args.limit, cache=args.cache)
+        ids, crystals = list(dataset.ids), list(dataset)
+    values = predict(args.model, crystals).tolist()
+    with open(args.out, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "prediction"])
+        writer.writerows(zip(ids, values, strict=True))
+    print(f"{len(values)} predictions written to {args.out}")
+
+
+def _is_dataset(folder: Path) -> bool:
+    return (folder / "id_prop.csv").is_file() or any(folder.glob("*.csv")) or any(folder.glob("*.json"))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    _, config = load_checkpoint(args.model)
+    args.target = args.target or config.target
+    dataset = _dataset(args)
+    crystals = list(dataset.splits[args.subset]) if args.split else list(dataset)
+    print(json.dumps(evaluate(args.model, crystals), indent=2))
+
+
+def _zero_shot(args: argparse.Namespace) -> None:
+    dataset = _dataset(args)
+    crystals = list(dataset)
+    models = [name.strip() for name in args.models.split(",")]
+    options = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    results = run_zero_shot(crystals, models, args.out, fraction=args.fraction, seed=args.seed, **options)
+    held_out = results["protocol"]["held_out_groups"]
+    print(f"held-out groups ({len(held_out)}): {held_out}")
+    print(format_table(results))
+    plot(results, Path(args.out) / "zero_shot.png")
+    print(f"results and plot in {args.out}")
+
+
 def _demo(args: argparse.Namespace) -> None:
+    print(f"1/3 synthetic crystals: {args.per_group} per space group, all 230 groups, Ewald energy labels")
+    crystals = list(
+        load_dataset(SYNTHETIC, None, num_per_group=args.per_group, seed=args.seed, cache=args.cache)
+    )
+    crystals = [c for c in crystals if c.num_nodes <= args.max_atoms]
+    print(f"2/3 zero-shot: train on most groups, evaluate on held-out groups ({len(crystals)} crystals)")
+    options = {"epochs": args.epochs, "batch_size": 32, "lr": 2e-3}
+    results = run_zero_shot(crystals, args.models.split(","), args.out, seed=args.seed, **options)
+    print("3/3 results (MAE in eV/atom):")
+    print(format_table(results))
+    plot(results, Path(args.out) / "zero_shot.png")
+    print(f"plot: {Path(args.out) / 'zero_shot.png'}")
+
+
+def _bases(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     bases = [fourier_basis(number, args.radius) for number in range(1, 231)]
     elapsed = time.perf_counter() - start
@@ -94,9 +210,60 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spacegroup-nn", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="run the main job on built-in data")
-    demo.add_argument("--radius", type=float, default=5.0, help="wave-vector cutoff (default 5)")
+    demo = commands.add_parser("demo", help="the main job: zero-shot on synthetic crystals of all groups")
+    demo.add_argument("--per-group", type=int, default=4, help="crystals per space group (default 4)")
+    demo.add_argument("--max-atoms", type=int, default=96, help="skip larger cells (default 96)")
+    demo.add_argument("--epochs", type=int, default=15, help="epochs (default 15)")
+    demo.add_argument("--models", default="transformer,transformer_onehot", help="comma-separated models")
+    demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    demo.add_argument("--cache", help="cache folder of processed datasets")
+    demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
+
+    train = commands.add_parser("train", help="train a model on a dataset")
+    _add_data_options(train)
+    train.add_argument(
+        "--model", default="transformer", choices=sorted(MODELS), help="model (default transformer)"
+    )
+    train.add_argument("--epochs", type=int, default=50)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--augment", action="store_true", help="random group operation per step")
+    train.add_argument("--out", required=True, help="output folder (checkpoint and metrics.json)")
+    train.set_defaults(run=_train)
+
+    predict_ = commands.add_parser("predict", help="predict with a trained model")
+    predict_.add_argument("--model", required=True, help="training output folder")
+    predict_.add_argument("--data", required=True, help="a structure file, a folder of them, or a dataset")
+    predict_.add_argument("--out", required=True, help="CSV file of id and prediction")
+    predict_.add_argument("--symprec", type=float, default=DEFAULT_SYMPREC)
+    predict_.add_argument("--limit", type=int)
+    predict_.add_argument("--cache")
+    predict_.set_defaults(run=_predict)
+
+    evaluate_ = commands.add_parser("evaluate", help="MAE of a trained model on a labelled dataset")
+    evaluate_.add_argument("--model", required=True, help="training output folder")
+    _add_data_options(evaluate_)
+    evaluate_.add_argument("--subset", default="test", help="split subset with --split (default test)")
+    evaluate_.set_defaults(run=_evaluate)
+
+    zero_shot = commands.add_parser("zero-shot", help="hold out whole groups, train on the rest")
+    _add_data_options(zero_shot)
+    zero_shot.add_argument(
+        "--models", default="transformer,transformer_onehot", help="comma-separated models"
+    )
+    zero_shot.add_argument(
+        "--fraction", type=float, default=0.2, help="share of groups held out (default 0.2)"
+    )
+    zero_shot.add_argument("--epochs", type=int, default=30)
+    zero_shot.add_argument("--batch-size", type=int, default=64)
+    zero_shot.add_argument("--lr", type=float, default=1e-3)
+    zero_shot.add_argument("--out", required=True)
+    zero_shot.set_defaults(run=_zero_shot)
+
+    bases = commands.add_parser("bases", help="summary of the bases of all 230 groups")
+    bases.add_argument("--radius", type=float, default=5.0, help="wave-vector cutoff (default 5)")
+    bases.set_defaults(run=_bases)
 
     basis = commands.add_parser("basis", help="orbits, extinctions and reflection conditions")
     which = basis.add_mutually_exclusive_group(required=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "DisorderedStructureError",
     "EmptyStructureError",
+    "InfinitePointGroupError",
     "InvalidCellError",
     "InvalidGroupError",
     "NonFiniteCoordinatesError",
@@ -28,6 +29,10 @@ class SpacegroupNNError(Exception):
 
 class InvalidGroupError(SpacegroupNNError, ValueError):
     """A space-group number, Hall number or operation set does not name a valid group."""
+
+
+class InfinitePointGroupError(InvalidGroupError):
+    """A continuous point group (C*v, D*h, Kh) has no finite stand-in at the requested degree."""
 
 
 class StructureError(SpacegroupNNError, ValueError):

@@ -8,7 +8,7 @@ from spacegroup_nn.cli import main
 
 
 def test_demo_summarizes_all_230_groups(capsys):
-    assert main(["demo"]) == 0
+    assert main(["bases"]) == 0
     out = capsys.readouterr().out
     assert " 227 Fd-3m" in out and " 230 Ia-3d" in out
     assert len([line for line in out.splitlines() if line[:4].strip().isdigit()]) == 230

@@ -30,6 +30,7 @@ from ._spglib import (
     spacegroup_type_from_symmetry,
     symmetry_dataset,
 )
+from .point_group import PointGroup
 from .random_crystal import random_crystal
 
 __all__ = [
@@ -328,6 +329,20 @@ class SpaceGroup:
                 frontier = [p for p in products if p.tobytes() not in generated]
                 generated.update(p.tobytes() for p in frontier)
         return tuple(chosen)
+
+    @functools.cached_property
+    def point_group(self) -> PointGroup:
+        """The crystal class as a :class:`PointGroup` of Cartesian orthogonal matrices.
+
+        The distinct rotations ``R`` (fractional) become ``A R A^-1`` in the Cartesian frame
+        of the idealized lattice of the setting, ``A`` holding a, b, c as columns: a, b, c
+        along x, y, z, except for the hexagonal metric (:attr:`is_hexagonal_metric`) where
+        a = (1, 0, 0), b = (-1/2, sqrt(3)/2, 0), c = (0, 0, 1). ``symbol`` is the Schoenflies
+        symbol of :attr:`point_group_symbol`; ``canonical_frame`` rotates this frame onto the
+        canonical one of :meth:`PointGroup.from_symbol`. Tensors projected with this group
+        (see :mod:`spacegroup_nn.solvers.tensors`) are expressed in this Cartesian frame.
+        """
+        return PointGroup.from_space_group(self)
 
     @property
     def generators(self) -> tuple[int, ...]:

@@ -29,15 +29,19 @@ def cosine_envelope(distance: Tensor, cutoff: float) -> Tensor:
 
 
 class PeriodicPairFeatures(nn.Module):
-    r"""Dense pair features of the atoms of each crystal, summed over periodic images.
+    r"""Periodic pair features of the atoms of each crystal, one row per periodic image.
 
     .. math::
         \mathbf{p}_{ij} = \sum_{L:\ 0 < \|\mathbf{r}_{ij}^L\| \le r_c}
             \phi(\|\mathbf{r}_{ij}^L\|)\, \tfrac12\big(1 + \cos(\pi \|\mathbf{r}_{ij}^L\| / r_c)\big)
 
-    with :math:`\phi` a Gaussian expansion. Distances are invariant under every isometry, so
-    the pair features are invariant under the crystal's operations, rigid motions and every
-    change of description; the periodic graph has no neighbour cap.
+    with :math:`\phi` a Gaussian expansion. The module returns the terms of the sum (one per
+    edge of the periodic graph) and the dense pair slot of each; :meth:`dense` adds them up,
+    after any linear map, which commutes with the sum and is far cheaper per edge than per
+    pair. Distances are invariant under every isometry, so the pair features are invariant
+    under the crystal's operations, rigid motions and every change of description; the
+    periodic graph has no neighbour cap and the envelope makes the sum continuous at the
+    cutoff.
 
     Args:
         cutoff (float): Radius in Angstrom. (default: :obj:`6.0`)
@@ -45,8 +49,8 @@ class PeriodicPairFeatures(nn.Module):
 
     Shapes:
         - **input:** positions :math:`(N, 3)`, cell :math:`(B, 3, 3)`, batch :math:`(N,)`
-        - **output:** pair features :math:`(B, N_{max}, N_{max}, R)`, atom mask
-          :math:`(B, N_{max})`
+        - **output:** pair slots :math:`(E,)` (flat indices into :math:`B \times N_{max}
+          \times N_{max}`), edge terms :math:`(E, R)`, atom mask :math:`(B, N_{max})`
     """
 
     def __init__(self, cutoff: float = 6.0, num_rbf: int = 32) -> None:
@@ -55,19 +59,25 @@ class PeriodicPairFeatures(nn.Module):
         self.num_rbf = num_rbf
         self.smearing = GaussianSmearing(0.0, self.cutoff, num_rbf)
 
-    def forward(self, pos: Tensor, cell: Tensor, batch: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, pos: Tensor, cell: Tensor, batch: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         edge_index, shift = radius_graph_pbc(pos, cell, self.cutoff, batch)
         distance = edge_vectors(pos, cell, edge_index, shift, batch).norm(dim=-1)
-        rbf = self.smearing(distance) * cosine_envelope(distance, self.cutoff).unsqueeze(-1)
+        terms = self.smearing(distance) * cosine_envelope(distance, self.cutoff).unsqueeze(-1)
         _, mask = to_dense_batch(batch, batch)
         counts = torch.bincount(batch, minlength=mask.shape[0])
         local = torch.arange(batch.numel(), device=batch.device) - (torch.cumsum(counts, 0) - counts)[batch]
         source, target = edge_index
         size = mask.shape[1]
+        slots = (batch[target] * size + local[target]) * size + local[source]
+        return slots, terms, mask
+
+    @staticmethod
+    def dense(slots: Tensor, values: Tensor, mask: Tensor) -> Tensor:
+        """Sum edge values ``(E, C)`` into their pairs: ``(B, N_max, N_max, C)``."""
+        batch_size, size = mask.shape
         # index_add (not index_put with accumulate) keeps the sum deterministic on CPU
-        flat = (batch[target] * size + local[target]) * size + local[source]
-        pairs = rbf.new_zeros(mask.shape[0] * size * size, self.num_rbf).index_add(0, flat, rbf)
-        return pairs.view(mask.shape[0], size, size, self.num_rbf), mask
+        dense = values.new_zeros(batch_size * size * size, values.shape[1]).index_add(0, slots, values)
+        return dense.view(batch_size, size, size, values.shape[1])
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(cutoff={self.cutoff:g}, num_rbf={self.num_rbf})"

@@ -20,40 +20,38 @@ MAX_ATOMIC_NUMBER = 118
 
 
 class PairBiasedAttention(nn.Module):
-    r"""Multi-head self-attention among atoms with a learned bias from pair features.
+    r"""Multi-head self-attention among atoms with an additive bias per pair and head.
 
     .. math::
         \alpha_{ij}^{h} = \mathrm{softmax}_j\Big(\frac{\mathbf{q}_i^h \cdot \mathbf{k}_j^h}
-            {\sqrt{d}} + \mathbf{w}_h^\top \mathbf{p}_{ij}\Big)
+            {\sqrt{d}} + b_{ij}^h\Big)
 
     Args:
         channels (int): Token size.
         heads (int): Number of heads (must divide ``channels``).
-        pair_channels (int): Size of the pair features :math:`\mathbf{p}_{ij}`.
 
     Shapes:
-        - **input:** tokens :math:`(B, N, C)`, pairs :math:`(B, N, N, P)`, mask :math:`(B, N)`
+        - **input:** tokens :math:`(B, N, C)`, bias :math:`(B, N, N, H)`, mask :math:`(B, N)`
         - **output:** :math:`(B, N, C)`
     """
 
-    def __init__(self, channels: int, heads: int, pair_channels: int) -> None:
+    def __init__(self, channels: int, heads: int) -> None:
         super().__init__()
         if channels % heads:
             raise ValueError(f"heads ({heads}) must divide channels ({channels})")
         self.channels, self.heads = channels, heads
         self.qkv = nn.Linear(channels, 3 * channels)
-        self.pair_bias = nn.Linear(pair_channels, heads)
         self.out = nn.Linear(channels, channels)
 
     def reset_parameters(self) -> None:
-        for layer in (self.qkv, self.pair_bias, self.out):
+        for layer in (self.qkv, self.out):
             layer.reset_parameters()
 
-    def forward(self, x: Tensor, pairs: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, bias: Tensor, mask: Tensor) -> Tensor:
         batch, atoms, _ = x.shape
         q, k, v = self.qkv(x).view(batch, atoms, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-        scores = scores + self.pair_bias(pairs).permute(0, 3, 1, 2)
+        scores = scores + bias.permute(0, 3, 1, 2)
         scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
         attended = torch.softmax(scores, dim=-1) @ v
         return self.out(attended.transpose(1, 2).reshape(batch, atoms, self.channels))
@@ -63,17 +61,17 @@ class PairBiasedAttention(nn.Module):
 
 
 class _Block(nn.Module):
-    def __init__(self, channels: int, heads: int, pair_channels: int) -> None:
+    def __init__(self, channels: int, heads: int) -> None:
         super().__init__()
         self.norm_attention = nn.LayerNorm(channels)
-        self.attention = PairBiasedAttention(channels, heads, pair_channels)
+        self.attention = PairBiasedAttention(channels, heads)
         self.norm_mlp = nn.LayerNorm(channels)
         self.mlp = nn.Sequential(
             nn.Linear(channels, 2 * channels), nn.SiLU(), nn.Linear(2 * channels, channels)
         )
 
-    def forward(self, x: Tensor, pairs: Tensor, mask: Tensor) -> Tensor:
-        x = x + self.attention(self.norm_attention(x), pairs, mask)
+    def forward(self, x: Tensor, bias: Tensor, mask: Tensor) -> Tensor:
+        x = x + self.attention(self.norm_attention(x), bias, mask)
         return x + self.mlp(self.norm_mlp(x))
 
 
@@ -135,7 +133,9 @@ class SpaceGroupTransformer(nn.Module):
         self.context = GroupContext(hidden_channels, group_embedding)
         self.embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, hidden_channels)
         self.fourier = nn.Linear(self.features.out_channels, hidden_channels, bias=False)
-        self.blocks = nn.ModuleList(_Block(hidden_channels, heads, num_rbf) for _ in range(num_layers))
+        # the pair bias of every block and head, applied per edge before the sum over images
+        self.pair_bias = nn.Linear(num_rbf, num_layers * heads)
+        self.blocks = nn.ModuleList(_Block(hidden_channels, heads) for _ in range(num_layers))
         self.norm = nn.LayerNorm(hidden_channels)
         self.readout = nn.Sequential(
             nn.Linear(hidden_channels, hidden_channels), nn.SiLU(), nn.Linear(hidden_channels, out_channels)
@@ -163,9 +163,10 @@ class SpaceGroupTransformer(nn.Module):
         if batch is None:
             batch = z.new_zeros(z.shape[0])
         tokens, mask = to_dense_batch(self.atom_tokens(z, pos, cell, space_group, batch), batch)
-        pairs, _ = self.pairs(pos, cell, batch)
-        for block in self.blocks:
-            tokens = block(tokens, pairs.to(tokens.dtype), mask)
+        slots, terms, _ = self.pairs(pos, cell, batch)
+        bias = self.pairs.dense(slots, self.pair_bias(terms.to(tokens.dtype)), mask)
+        for block, block_bias in zip(self.blocks, bias.split(self.heads, dim=-1), strict=True):
+            tokens = block(tokens, block_bias, mask)
         tokens = self.norm(tokens) * mask.unsqueeze(-1)
         pooled = tokens.sum(dim=1) / mask.sum(dim=1, keepdim=True)
         out = self.readout(pooled)

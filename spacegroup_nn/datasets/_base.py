@@ -1,0 +1,244 @@
+"""Machinery shared by the in-memory crystal datasets: cache files, rejects, summary, splits."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch_geometric.data import Data, InMemoryDataset
+
+from .errors import DatasetError
+from .readers import InvalidTarget, Reject
+from .splits import check_split, load_split
+
+__all__ = ["CachedCrystalDataset", "default_cache_dir", "write_rejects"]
+
+# Bump when the content of processed files changes for the same configuration.
+CACHE_SCHEMA = 1
+
+SplitLike = str | os.PathLike | Mapping[str, Sequence[str]]
+
+
+def default_cache_dir() -> Path:
+    """``$SPACEGROUP_NN_CACHE``, else ``~/.cache/spacegroup_nn``: the default ``root`` of datasets."""
+    return Path(os.environ.get("SPACEGROUP_NN_CACHE", Path.home() / ".cache" / "spacegroup_nn"))
+
+
+def write_rejects(rejects: Sequence[tuple[str, str]], path: str | os.PathLike) -> Path:
+    """Write ``(id, reason)`` pairs to a CSV file with header ``id,reason``; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "reason"])
+        writer.writerows((str(i), str(reason)) for i, reason in rejects)
+    return path
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Hex sha256 of a JSON-serializable configuration (keys sorted)."""
+    text = json.dumps({**config, "cache_schema": CACHE_SCHEMA}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class CachedCrystalDataset(InMemoryDataset):
+    """Base class: an ``InMemoryDataset`` cached under a configuration hash, with rejects.
+
+    Subclasses set ``self._cache_name`` and ``self._cache_key`` before calling
+    ``super().__init__`` and implement :meth:`build`. Processed files are
+    ``root/processed/<name>-<key>.pt`` (the collated data) and ``<name>-<key>.json`` (rejects
+    and counts); a configuration change gives a new key, hence a new file.
+
+    Attributes
+    ----------
+    rejects : list[Reject]
+        ``(id, reason)`` of every input row that was excluded, in input order.
+    num_rows : int
+        Number of input rows: ``num_good + len(rejects)``.
+    num_good : int
+        Number of crystals kept (the length of the full dataset).
+    from_cache : bool
+        ``True`` when this instance loaded processed files instead of building them.
+    splits : dict[str, CachedCrystalDataset]
+        The subsets of the ``split`` given at construction (empty without one).
+    split_missing : dict[str, list[Reject]]
+        Ids of the last :meth:`subsets` call that are not in the dataset, with the reason
+        (the row's reject reason, or ``"not in the source"``), per split name.
+    """
+
+    _cache_name: str
+    _cache_key: str
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None,
+        *,
+        transform: Any = None,
+        pre_transform: Any = None,
+        log: bool = True,
+        force_reload: bool = False,
+    ) -> None:
+        self.from_cache = True
+        self._log_enabled = log
+        root = default_cache_dir() if root is None else Path(root)
+        super().__init__(os.fspath(root), transform, pre_transform, log=log, force_reload=force_reload)
+        self.load(self.processed_paths[0])
+        meta = json.loads(Path(self.processed_paths[1]).read_text(encoding="utf-8"))
+        self.rejects: list[Reject] = [Reject(str(i), str(reason)) for i, reason in meta["rejects"]]
+        self.num_rows: int = int(meta["num_rows"])
+        self.num_good: int = int(meta["num_good"])
+        self.meta: dict[str, Any] = meta.get("extra", {})
+        self.splits: dict[str, CachedCrystalDataset] = {}
+        self.split_missing: dict[str, list[Reject]] = {}
+        self._log(f"{self._cache_name}: {self.summary()}" + (" (cached)" if self.from_cache else ""))
+
+    # -- PyG hooks ---------------------------------------------------------------------------
+
+    @property
+    def raw_file_names(self) -> list[str]:
+        return []
+
+    @property
+    def processed_file_names(self) -> list[str]:
+        stem = f"{self._cache_name}-{self._cache_key[:20]}"
+        return [f"{stem}.pt", f"{stem}.json"]
+
+    def process(self) -> None:
+        self.from_cache = False
+        data_list, rejects, num_rows, extra = self.build()
+        if len(data_list) + len(rejects) != num_rows:
+            raise RuntimeError(
+                f"internal error: {len(data_list)} good + {len(rejects)} rejected != {num_rows} rows"
+            )
+        if not data_list:
+            preview = "; ".join(f"{i}: {reason}" for i, reason in rejects[:3])
+            raise DatasetError(f"{self._cache_name}: all {num_rows} rows were rejected ({preview} ...)")
+        data_path, meta_path = self.processed_paths
+        tmp = f"{data_path}.tmp{os.getpid()}"
+        self.save(data_list, tmp)
+        os.replace(tmp, data_path)
+        meta = {
+            "rejects": [list(r) for r in rejects],
+            "num_rows": num_rows,
+            "num_good": len(data_list),
+            "extra": extra,
+        }
+        tmp = f"{meta_path}.tmp{os.getpid()}"
+        Path(tmp).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        os.replace(tmp, meta_path)
+
+    def build(self) -> tuple[list[Data], list[Reject], int, dict[str, Any]]:
+        """``(data_list, rejects, num_rows, extra)``; ``extra`` is stored as ``self.meta``."""
+        raise NotImplementedError
+
+    # -- Reports -----------------------------------------------------------------------------
+
+    def summary(self) -> str:
+        """``"N good + M rejected = T rows"`` of the full dataset."""
+        return f"{self.num_good} good + {len(self.rejects)} rejected = {self.num_rows} rows"
+
+    def write_rejects(self, path: str | os.PathLike) -> Path:
+        """Write :attr:`rejects` as a CSV file ``id,reason``; returns the path."""
+        return write_rejects(self.rejects, path)
+
+    @property
+    def ids(self) -> list[str]:
+        """Ids of the crystals of this (sub)set, in order."""
+        stored = self._data.id
+        stored = [stored] if isinstance(stored, str) else list(stored)
+        return [stored[i] for i in self.indices()]
+
+    # -- Splits ------------------------------------------------------------------------------
+
+    def subsets(self, split: SplitLike | None = None) -> dict[str, CachedCrystalDataset]:
+        """The subsets of a split, ``{name: dataset}``, each in the split's id order.
+
+        Parameters
+        ----------
+        split : path, mapping or None
+            A ``split.json`` path (see :func:`~spacegroup_nn.datasets.load_split`) or a
+            mapping ``{name: [ids]}``; by default the split given at construction.
+
+        Returns
+        -------
+        dict[str, CachedCrystalDataset]
+            Views made with ``index_select`` (no copy of the data).
+
+        Notes
+        -----
+        Ids of the split that are not in the dataset are never dropped silently: they are
+        listed in :attr:`split_missing` with their reason (the reject reason of the row, or
+        ``"not in the source"``) and counted in a printed line per split.
+        """
+        if split is None:
+            if getattr(self, "_split", None) is None:
+                raise DatasetError(f"{self._cache_name}: no split given")
+            split = self._split
+        split = load_split(split) if isinstance(split, (str, os.PathLike)) else check_split(split)
+        position = {item: i for i, item in enumerate(self.ids)}
+        reasons = {}
+        for item, reason in self.rejects:
+            reasons.setdefault(item, reason)
+        result: dict[str, CachedCrystalDataset] = {}
+        missing: dict[str, list[Reject]] = {}
+        used = 0
+        for name, ids in split.items():
+            index = [position[i] for i in ids if i in position]
+            missing[name] = [
+                Reject(i, f"rejected: {reasons[i]}" if i in reasons else "not in the source")
+                for i in ids
+                if i not in position
+            ]
+            used += len(index)
+            result[name] = self.index_select(index)
+            rejected = sum(1 for r in missing[name] if r.reason.startswith("rejected: "))
+            self._log(
+                f"{self._cache_name} split {name!r}: {len(index)} of {len(ids)} ids kept, "
+                f"{rejected} rejected, {len(missing[name]) - rejected} not in the source"
+            )
+        if used < len(position):
+            self._log(f"{self._cache_name}: {len(position) - used} crystals are in no split")
+        self.split_missing = missing
+        return result
+
+    def _set_split(self, split: SplitLike | None) -> None:
+        self._split = split
+        if split is not None:
+            self.splits = self.subsets(split)
+
+    def _log(self, message: str) -> None:
+        if self._log_enabled:
+            print(message, file=sys.stderr)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)})"
+
+
+def target_array(targets: Mapping[str, Any], name: str) -> np.ndarray | str:
+    """float64 array of a target value (shape ``()`` for numbers), or the reason it is unusable."""
+    if name not in targets:
+        return f"no value for target {name!r}"
+    value = targets[name]
+    if isinstance(value, InvalidTarget):
+        return value.reason
+    if isinstance(value, str):
+        return f"target {name!r} is not a number ({value[:40]!r})"
+    if isinstance(value, float) and math.isnan(value):
+        return f"target {name!r} is NaN"
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"target {name!r} is not a number or a rectangular array of numbers"
+    if array.size == 0:
+        return f"target {name!r} is empty"
+    if not np.isfinite(array).all():
+        return f"target {name!r} has non-finite values"
+    return array

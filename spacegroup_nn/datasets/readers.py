@@ -1,0 +1,632 @@
+"""Readers of crystal datasets: CDVAE-style CSV, JSON columns, CGCNN and ALIGNN folders.
+
+Every reader returns a :class:`RecordReader`: the cheap part of the source (ids, targets,
+structure text or file names) is read at once, the structures are parsed lazily while
+iterating. Iteration yields one item per input row, in input order: a :class:`Record`
+``(id, structure, targets)`` or a :class:`Reject` ``(id, reason)``. Nothing is dropped
+silently, so ``good + rejected == len(reader)`` always.
+
+Supported layouts
+-----------------
+``"csv"``
+    A CSV file with a ``cif`` column of CIF text and an id column (``material_id``), as
+    distributed with CDVAE (perov_5, carbon_24, mp_20), or a folder: all its ``*.csv`` files
+    are pooled in name order. Every other column is a target (the unnamed pandas index
+    column is skipped).
+``"json"``
+    A JSON file of columns, ``{column: {row_key: value}}`` (pandas ``to_json()``), or of
+    rows, ``[{column: value}, ...]``, with a ``cif`` column; or a folder holding one such
+    file (besides ``split.json``). The mp_elastic columns ``elasticity.K_Voigt`` and
+    ``elasticity.G_Voigt`` get derived targets ``log10_K_Voigt`` and ``log10_G_Voigt``.
+``"cgcnn"``
+    A folder of ``<id>.cif`` files and an ``id_prop.csv`` without header, rows ``id,target``
+    (CGCNN). Further columns become targets ``target_1``, ``target_2``, ...
+``"alignn"``
+    A folder of structure files (POSCAR / ``.vasp``; ``.cif`` files are read as CIF) and an
+    ``id_prop.csv`` without header, rows ``filename,target`` (ALIGNN). The id is the
+    file name as written in ``id_prop.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from .errors import DatasetError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+__all__ = [
+    "FORMATS",
+    "InvalidTarget",
+    "Record",
+    "RecordReader",
+    "Reject",
+    "detect_format",
+    "read_alignn",
+    "read_cgcnn",
+    "read_csv",
+    "read_json",
+    "read_records",
+]
+
+Format = Literal["csv", "json", "cgcnn", "alignn"]
+FORMATS: tuple[str, ...] = ("csv", "json", "cgcnn", "alignn")
+
+ID_PROP = "id_prop.csv"
+# Columns that are never targets: the pandas index written by ``DataFrame.to_csv``.
+_INDEX_COLUMNS = ("", "Unnamed: 0", "index")
+_POSCAR_SUFFIXES = (".vasp", ".poscar")
+# Derived targets of the JSON reader: name -> source column (log10 of a positive modulus).
+_LOG10_TARGETS = {"log10_K_Voigt": "elasticity.K_Voigt", "log10_G_Voigt": "elasticity.G_Voigt"}
+
+
+class Record(NamedTuple):
+    """One usable row: ``(id, structure, targets)``.
+
+    Attributes
+    ----------
+    id : str
+        The row's identifier (``material_id``, CGCNN id or ALIGNN file name).
+    structure : pymatgen.core.Structure
+        The structure as parsed, not yet standardized (it may be disordered or have
+        overlapping atoms: :class:`~spacegroup_nn.datasets.CrystalDataset` checks that).
+    targets : dict[str, Any]
+        Every property of the row: ``float`` for numbers (``nan`` where the source says NaN),
+        ``list`` for tensors (nested lists of numbers, e.g. a 6×6 elastic tensor), ``str``
+        for text columns (e.g. ``formula``), :class:`InvalidTarget` for derived targets that
+        cannot be computed. A value missing in the source (an empty cell) has no key.
+    """
+
+    id: str
+    structure: Structure
+    targets: dict[str, Any]
+
+
+class Reject(NamedTuple):
+    """One row that cannot be used: ``(id, reason)``."""
+
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class InvalidTarget:
+    """Placeholder of a target that exists but cannot be computed for this row.
+
+    Example: ``log10_K_Voigt`` of a row with a non-positive bulk modulus. Datasets reject
+    the row for that target with ``reason``; the row stays usable for the other targets.
+    """
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A row before its structure is parsed."""
+
+    id: str
+    targets: dict[str, Any]
+    # Structure source: ``text`` with its format, or a file ``path``; or a known ``problem``.
+    text: str | None = None
+    path: Path | None = None
+    fmt: Literal["cif", "poscar"] = "cif"
+    problem: str | None = None
+
+
+class RecordReader:
+    """The rows of a dataset source, parsed lazily.
+
+    Built by :func:`read_records` and the ``read_*`` functions; not meant to be constructed
+    directly.
+
+    Attributes
+    ----------
+    source : pathlib.Path
+        The file or folder that was read.
+    format : str
+        One of :data:`FORMATS`.
+    files : tuple[pathlib.Path, ...]
+        Every file the rows come from (for cache keys).
+    target_names : tuple[str, ...]
+        Sorted names of the targets that at least one row has.
+    """
+
+    def __init__(self, source: Path, format: str, rows: list[_Row], files: list[Path]) -> None:
+        self.source = source
+        self.format = format
+        self.files = tuple(files)
+        self._rows = rows
+        self.target_names = tuple(sorted({name for row in rows for name in row.targets}))
+
+    def __len__(self) -> int:
+        """Number of input rows (after ``limit``), good and bad."""
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Record | Reject]:
+        """Parse the rows in input order: a :class:`Record` or a :class:`Reject` per row."""
+        for row in self._rows:
+            yield _parse_row(row)
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids of all rows, in input order (no parsing)."""
+        return [row.id for row in self._rows]
+
+    def read(self) -> tuple[list[Record], list[Reject]]:
+        """Parse every row: ``(records, rejects)`` with ``len(records) + len(rejects) == len(self)``."""
+        records: list[Record] = []
+        rejects: list[Reject] = []
+        for item in self:
+            (records if isinstance(item, Record) else rejects).append(item)
+        return records, rejects
+
+    def __repr__(self) -> str:
+        return f"RecordReader(source={str(self.source)!r}, format={self.format!r}, rows={len(self)})"
+
+
+def read_records(
+    path: str | os.PathLike, format: str | None = None, *, limit: int | None = None, **kwargs: Any
+) -> RecordReader:
+    """Read any supported source, detecting its layout with :func:`detect_format`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A CSV or JSON file, or a folder (CSV files, one JSON file, CGCNN or ALIGNN layout).
+    format : str, optional
+        One of :data:`FORMATS`; detected when omitted.
+    limit : int, optional
+        Read only the first ``limit`` rows (in input order, before parsing).
+    **kwargs
+        Passed to the reader (e.g. ``id_column`` of :func:`read_csv`).
+
+    Returns
+    -------
+    RecordReader
+
+    Raises
+    ------
+    DatasetError
+        Unknown layout or unusable source (naming the path).
+    """
+    format = format or detect_format(path)
+    readers: dict[str, Callable[..., RecordReader]] = {
+        "csv": read_csv,
+        "json": read_json,
+        "cgcnn": read_cgcnn,
+        "alignn": read_alignn,
+    }
+    if format not in readers:
+        raise DatasetError(f"{path}: unknown format {format!r}, expected one of {FORMATS}")
+    return readers[format](path, limit=limit, **kwargs)
+
+
+def detect_format(path: str | os.PathLike) -> Format:
+    """The layout of a dataset source, one of :data:`FORMATS`.
+
+    Rules: a ``.csv`` file is ``"csv"``, a ``.json`` file ``"json"``. A folder with an
+    ``id_prop.csv`` is ``"alignn"`` if the first field of its first row names a file of the
+    folder, ``"cgcnn"`` if ``<field>.cif`` exists (otherwise decided by the structure files
+    present); a folder with ``*.csv`` files is ``"csv"``; a folder with exactly one JSON file
+    other than ``split.json`` is ``"json"``.
+
+    Raises
+    ------
+    DatasetError
+        The path does not exist or matches no layout; the message names the path.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: does not exist")
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            return "csv"
+        if suffix == ".json":
+            return "json"
+        raise DatasetError(
+            f"{path}: unknown dataset file type {path.suffix!r}; expected a .csv file with a 'cif' "
+            "column, a .json file of columns, or a CGCNN/ALIGNN folder"
+        )
+    id_prop = path / ID_PROP
+    if id_prop.is_file():
+        first = _first_field(id_prop)
+        if first and (path / first).is_file():
+            return "alignn"
+        if first and (path / f"{first}.cif").is_file():
+            return "cgcnn"
+        if any(path.glob("*.cif")):
+            return "cgcnn"
+        if any(_is_poscar(p) for p in path.iterdir()):
+            return "alignn"
+        raise DatasetError(
+            f"{path}: has {ID_PROP} but neither '{first}' nor '{first}.cif' nor any structure "
+            "file (*.cif, POSCAR*, *.vasp)"
+        )
+    if any(path.glob("*.csv")):
+        return "csv"
+    if len(_json_files(path)) == 1:
+        return "json"
+    raise DatasetError(
+        f"{path}: unknown dataset layout; expected CSV files with a 'cif' column, one JSON file of "
+        f"columns, a CGCNN folder (*.cif + {ID_PROP}) or an ALIGNN folder (POSCAR files + {ID_PROP})"
+    )
+
+
+def read_csv(
+    path: str | os.PathLike,
+    *,
+    id_column: str = "material_id",
+    cif_column: str = "cif",
+    limit: int | None = None,
+) -> RecordReader:
+    """Read a CDVAE-style CSV file, or pool all ``*.csv`` files of a folder (name order).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A CSV file or a folder of CSV files.
+    id_column : str
+        Column of the ids (default ``material_id``). Without it, ids are
+        ``<file name>:<row>``, rows counted from 1 after the header.
+    cif_column : str
+        Column of the CIF text (default ``cif``).
+    limit : int, optional
+        Read only the first ``limit`` rows (of the pooled files).
+
+    Returns
+    -------
+    RecordReader
+        Targets: every other column (numbers as ``float``, text as ``str``); an empty cell
+        leaves the target missing. Rows with an empty CIF or a duplicate id are rejected.
+
+    Raises
+    ------
+    DatasetError
+        No CSV file, an unreadable CSV, or a CSV without the CIF column.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
+    if not files:
+        raise DatasetError(f"{path}: no CSV files")
+    rows: list[_Row] = []
+    seen: dict[str, str] = {}
+    for file in files:
+        if limit is not None and len(rows) >= limit:
+            break
+        try:
+            remaining = None if limit is None else limit - len(rows)
+            frame = pd.read_csv(file, dtype=str, keep_default_na=False, nrows=remaining)
+        except Exception as error:
+            raise DatasetError(f"{file}: cannot read the CSV ({type(error).__name__}: {error})") from error
+        if cif_column not in frame.columns:
+            hint = f" (for a CGCNN/ALIGNN {ID_PROP}, pass its folder)" if file.name == ID_PROP else ""
+            raise DatasetError(
+                f"{file}: no {cif_column!r} column of CIF text; columns are {list(frame.columns)}{hint}"
+            )
+        target_columns = [c for c in frame.columns if c not in (id_column, cif_column, *_INDEX_COLUMNS)]
+        for position, values in enumerate(frame.to_dict("records")):
+            if limit is not None and len(rows) >= limit:
+                break
+            where = f"{file.name} row {position + 1}"
+            key = values.get(id_column, "").strip() if id_column in frame.columns else ""
+            key = key or f"{file.name}:{position + 1}"
+            targets = _targets({c: values[c] for c in target_columns})
+            cif = values[cif_column]
+            rows.append(_unique(key, where, seen, _Row(key, targets, text=cif, fmt="cif")))
+            if not cif.strip():
+                rows[-1] = _Row(key, targets, problem=f"empty {cif_column!r} cell ({where})")
+    return RecordReader(path, "csv", rows, files)
+
+
+def read_json(
+    path: str | os.PathLike,
+    *,
+    id_column: str = "material_id",
+    cif_column: str = "cif",
+    limit: int | None = None,
+) -> RecordReader:
+    """Read a JSON file of columns (``{column: {row_key: value}}``) or of rows (``[{...}]``).
+
+    This is the layout of ``mp_elastic.json`` (pandas ``DataFrame.to_json()``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The JSON file, or a folder with exactly one JSON file besides ``split.json``.
+    id_column : str
+        Column of the ids (default ``material_id``); the row key is used without it.
+    cif_column : str
+        Column of the CIF text (default ``cif``).
+    limit : int, optional
+        Read only the first ``limit`` rows.
+
+    Returns
+    -------
+    RecordReader
+        Targets: every other column; numbers as ``float`` (the moduli of mp_elastic are
+        stored as integers in GPa), tensors as nested lists (``elasticity.elastic_tensor``,
+        6×6 Voigt, GPa), text as ``str``. When ``elasticity.K_Voigt`` / ``elasticity.G_Voigt``
+        are present, ``log10_K_Voigt`` / ``log10_G_Voigt`` are added: ``log10`` of the
+        modulus in GPa, or an :class:`InvalidTarget` when the modulus is not positive.
+
+    Raises
+    ------
+    DatasetError
+        Unreadable JSON, unknown JSON layout or no CIF column.
+    """
+    path = Path(path)
+    file = path
+    if path.is_dir():
+        candidates = _json_files(path)
+        if len(candidates) != 1:
+            raise DatasetError(f"{path}: expected one JSON data file, found {[p.name for p in candidates]}")
+        file = candidates[0]
+    try:
+        with open(file, encoding="utf-8") as handle:
+            content = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{file}: cannot read the JSON ({type(error).__name__}: {error})") from error
+    table = _json_rows(content, file)
+    if not any(cif_column in values for _, values in table):
+        raise DatasetError(f"{file}: no {cif_column!r} column of CIF text")
+    rows: list[_Row] = []
+    seen: dict[str, str] = {}
+    for key, values in table[:limit]:
+        where = f"row {key!r}"
+        raw_id = values.get(id_column)
+        row_id = str(raw_id).strip() if raw_id is not None and str(raw_id).strip() else str(key)
+        targets = _targets({c: v for c, v in values.items() if c not in (id_column, cif_column)})
+        for name, column in _LOG10_TARGETS.items():
+            if column in targets:
+                targets[name] = _log10(targets[column], column)
+        cif = values.get(cif_column)
+        if not isinstance(cif, str) or not cif.strip():
+            rows.append(_unique(row_id, where, seen, _Row(row_id, targets, problem=f"no CIF text ({where})")))
+        else:
+            rows.append(_unique(row_id, where, seen, _Row(row_id, targets, text=cif, fmt="cif")))
+    return RecordReader(path, "json", rows, [file])
+
+
+def read_cgcnn(path: str | os.PathLike, *, limit: int | None = None) -> RecordReader:
+    """Read a CGCNN folder: ``<id>.cif`` files and ``id_prop.csv`` rows ``id,target``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder. ``id_prop.csv`` has no header; further columns after the target become
+        ``target_1``, ``target_2``, ...
+    limit : int, optional
+        Read only the first ``limit`` rows of ``id_prop.csv``.
+
+    Returns
+    -------
+    RecordReader
+        Targets ``target`` (``float``; an empty field leaves it missing). A row whose CIF
+        file does not exist is rejected.
+
+    Raises
+    ------
+    DatasetError
+        The folder has no ``id_prop.csv``.
+    """
+    path = Path(path)
+    rows = []
+    for row_id, targets, where, problem in _id_prop_rows(path, limit):
+        file = path / f"{row_id}.cif"
+        rows.append(_Row(row_id, targets, path=file, fmt="cif", problem=problem))
+        if problem is None and not file.is_file():
+            rows[-1] = _Row(row_id, targets, problem=f"no structure file {file.name} ({where})")
+    return RecordReader(path, "cgcnn", rows, _row_files(path, rows))
+
+
+def read_alignn(path: str | os.PathLike, *, limit: int | None = None) -> RecordReader:
+    """Read an ALIGNN folder: POSCAR files and ``id_prop.csv`` rows ``filename,target``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder. ``id_prop.csv`` has no header. Files are read as POSCAR, except ``*.cif``
+        files, read as CIF.
+    limit : int, optional
+        Read only the first ``limit`` rows of ``id_prop.csv``.
+
+    Returns
+    -------
+    RecordReader
+        Ids are the file names as written in ``id_prop.csv``; targets as in
+        :func:`read_cgcnn`. A row whose file does not exist is rejected.
+
+    Raises
+    ------
+    DatasetError
+        The folder has no ``id_prop.csv``.
+    """
+    path = Path(path)
+    rows = []
+    for row_id, targets, where, problem in _id_prop_rows(path, limit):
+        file = path / row_id
+        fmt: Literal["cif", "poscar"] = "cif" if file.suffix.lower() == ".cif" else "poscar"
+        rows.append(_Row(row_id, targets, path=file, fmt=fmt, problem=problem))
+        if problem is None and not file.is_file():
+            rows[-1] = _Row(row_id, targets, problem=f"no structure file {row_id} ({where})")
+    return RecordReader(path, "alignn", rows, _row_files(path, rows))
+
+
+# ----------------------------------------------------------------------------------------
+# Helpers
+
+
+def _parse_row(row: _Row) -> Record | Reject:
+    if row.problem is not None:
+        return Reject(row.id, row.problem)
+    text = row.text
+    if text is None:
+        assert row.path is not None
+        try:
+            text = row.path.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            return Reject(row.id, f"cannot read {row.path.name}: {error}")
+    try:
+        structure = _parse_structure(text, row.fmt)
+    except _ParseError as error:
+        return Reject(row.id, str(error))
+    return Record(row.id, structure, row.targets)
+
+
+class _ParseError(Exception):
+    pass
+
+
+def _parse_structure(text: str, fmt: Literal["cif", "poscar"]) -> Structure:
+    """Parse one structure with pymatgen; any failure becomes ``_ParseError``."""
+    from pymatgen.core import Structure
+    from pymatgen.io.cif import CifParser
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            if fmt == "poscar":
+                return Structure.from_str(text, fmt="poscar")
+            structures = CifParser.from_str(text).parse_structures(primitive=False, on_error="raise")
+        except Exception as error:  # pymatgen raises many types for malformed input
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise _ParseError(
+                f"cannot parse the {fmt.upper()} ({type(error).__name__}: {message})"
+            ) from error
+    if len(structures) != 1:
+        raise _ParseError(f"the CIF holds {len(structures)} structures, expected one")
+    return structures[0]
+
+
+def _unique(row_id: str, where: str, seen: dict[str, str], row: _Row) -> _Row:
+    """``row``, or a rejected row if ``row_id`` was seen before."""
+    if row_id in seen:
+        return _Row(row_id, row.targets, problem=f"duplicate id ({where}; first at {seen[row_id]})")
+    seen[row_id] = where
+    return row
+
+
+def _targets(values: dict[str, Any]) -> dict[str, Any]:
+    """Target values converted: numbers to float, JSON lists parsed; empty values dropped."""
+    targets = {}
+    for name, value in values.items():
+        converted = _convert(value)
+        if converted is not None:
+            targets[str(name)] = converted
+    return targets
+
+
+def _convert(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, list):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return text
+        return parsed if isinstance(parsed, list) else text
+    return text
+
+
+def _log10(value: Any, column: str) -> float | InvalidTarget:
+    if not isinstance(value, float) or math.isnan(value):
+        return InvalidTarget(f"{column} is not a number ({value!r}), no log10")
+    if value <= 0:
+        return InvalidTarget(f"{column} = {value:g} is not positive, no log10")
+    return math.log10(value)
+
+
+def _json_rows(content: Any, file: Path) -> list[tuple[str, dict[str, Any]]]:
+    """``[(row_key, {column: value})]`` of a JSON of columns or of rows."""
+    if isinstance(content, dict) and content and all(isinstance(v, dict) for v in content.values()):
+        keys: dict[str, None] = {}
+        for column in content.values():
+            keys.update(dict.fromkeys(column))
+        return [(key, {c: column.get(key) for c, column in content.items()}) for key in keys]
+    if isinstance(content, list) and all(isinstance(v, dict) for v in content):
+        return [(str(i), row) for i, row in enumerate(content)]
+    raise DatasetError(
+        f"{file}: unknown JSON layout; expected {{column: {{row_key: value}}}} or [{{column: value}}, ...]"
+    )
+
+
+def _json_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.json") if p.name != "split.json")
+
+
+def _first_field(file: Path) -> str:
+    try:
+        with open(file, newline="", encoding="utf-8") as handle:
+            for fields in csv.reader(handle):
+                if fields and fields[0].strip():
+                    return fields[0].strip()
+    except (OSError, UnicodeDecodeError, csv.Error):
+        pass
+    return ""
+
+
+def _is_poscar(path: Path) -> bool:
+    name = path.name.lower()
+    return path.is_file() and (
+        name.startswith(("poscar", "contcar")) or path.suffix.lower() in _POSCAR_SUFFIXES
+    )
+
+
+def _id_prop_rows(folder: Path, limit: int | None) -> Iterator[tuple[str, dict[str, Any], str, str | None]]:
+    """``(id, targets, where, problem)`` of each non-empty row of ``folder/id_prop.csv``.
+
+    ``problem`` is ``None`` or the reason to reject the row (a duplicate id).
+    """
+    file = folder / ID_PROP
+    if not file.is_file():
+        raise DatasetError(f"{folder}: no {ID_PROP}")
+    seen: dict[str, str] = {}
+    count = 0
+    try:
+        with open(file, newline="", encoding="utf-8") as handle:
+            for number, fields in enumerate(csv.reader(handle), start=1):
+                if limit is not None and count >= limit:
+                    return
+                if not fields or not any(f.strip() for f in fields):
+                    continue
+                count += 1
+                where = f"{ID_PROP} line {number}"
+                row_id = fields[0].strip() or f"{ID_PROP}:{number}"
+                names = ["target"] + [f"target_{i}" for i in range(1, len(fields) - 1)]
+                targets = _targets(dict(zip(names, fields[1:], strict=True)))
+                if row_id in seen:
+                    yield row_id, targets, where, f"duplicate id ({where}; first at {seen[row_id]})"
+                    continue
+                seen[row_id] = where
+                yield row_id, targets, where, None
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DatasetError(f"{file}: cannot read ({type(error).__name__}: {error})") from error
+
+
+def _row_files(folder: Path, rows: list[_Row]) -> list[Path]:
+    return [folder / ID_PROP] + [row.path for row in rows if row.path is not None]

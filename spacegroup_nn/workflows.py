@@ -1,0 +1,66 @@
+"""Data loading shared by the command line and the benchmarks: a source path becomes splits."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch_geometric.data import Data
+
+from .data import from_structure
+from .datasets import DEFAULT_SYMPREC, SYNTHETIC_TARGET, CrystalDataset, SyntheticCrystals, random_split
+from .errors import StructureParseError
+
+__all__ = ["SYNTHETIC", "load_dataset", "load_splits", "load_structures"]
+
+#: ``--data synthetic`` selects the built-in set of all 230 groups.
+SYNTHETIC = "synthetic"
+STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar")
+
+
+def load_dataset(
+    source: str | os.PathLike,
+    target: str | None,
+    *,
+    symprec: float = DEFAULT_SYMPREC,
+    split: str | os.PathLike | None = None,
+    limit: int | None = None,
+    cache: str | os.PathLike | None = None,
+    num_per_group: int = 5,
+    seed: int = 0,
+) -> CrystalDataset | SyntheticCrystals:
+    """The dataset of ``source`` (a path, or ``"synthetic"``), standardized and cached."""
+    if str(source) == SYNTHETIC:
+        if target not in (None, SYNTHETIC_TARGET):
+            raise ValueError(f"the synthetic set has one target, {SYNTHETIC_TARGET!r}, not {target!r}")
+        return SyntheticCrystals(cache, num_per_group=num_per_group, seed=seed)
+    if target is None:
+        raise ValueError(f"{source}: name the target property with --target")
+    return CrystalDataset(source, target, cache, symprec, split, limit=limit)
+
+
+def load_splits(dataset: CrystalDataset | SyntheticCrystals, seed: int = 0) -> dict[str, list[Data]]:
+    """Train / val / test crystals: the dataset's split, or a seeded 80/10/10 random split."""
+    subsets = dataset.splits or dataset.subsets(random_split(list(dataset.ids), seed=seed))
+    return {name: list(subset) for name, subset in subsets.items()}
+
+
+def load_structures(
+    source: str | os.PathLike, symprec: float = DEFAULT_SYMPREC
+) -> tuple[list[str], list[Data]]:
+    """Unlabelled crystals for prediction: one structure file, or a folder of them.
+
+    Returns the ids (file names) and the converted crystals; a file that cannot be used
+    raises its typed error, naming the file.
+    """
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(
+            p for p in path.iterdir() if p.suffix.lower() in STRUCTURE_SUFFIXES or p.name == "POSCAR"
+        )
+        if not files:
+            raise StructureParseError(f"{path}: no CIF or POSCAR files in this folder")
+    else:
+        files = [path]
+    crystals = [from_structure(file, symprec=symprec, name=file.name) for file in files]
+    return [file.name for file in files], crystals
