@@ -7,10 +7,16 @@ DATASETS = Path(os.environ.get("SPACEGROUP_NN_DATA", Path(__file__).parents[2] /
 
 
 @pytest.fixture(scope="session")
-def dataset_structures():
-    """A few real structures from ../shared/datasets (skipped when the folder is absent)."""
+def datasets_dir():
+    """The ../shared/datasets folder (tests using it skip when it is absent)."""
     if not DATASETS.is_dir():
         pytest.skip(f"datasets folder {DATASETS} not found (set SPACEGROUP_NN_DATA)")
+    return DATASETS
+
+
+@pytest.fixture(scope="session")
+def dataset_structures(datasets_dir):
+    """A few real structures from ../shared/datasets."""
     import pandas as pd
     from pymatgen.core import Structure
 

@@ -53,3 +53,17 @@ def test_bench_layers_smoke(tmp_path):
                 assert {"throughput_vs_cgcnn", "throughput_best_vs_cgcnn"} <= set(models[name])
             assert "others_share" in training[kind][f"{key}_cpu"]
     assert training["perov_5_like"]["dataset"]["atoms_max"] == 5
+
+
+def test_run_all_smoke(tmp_path, datasets_dir):
+    """The property benchmark and zero-shot run end to end on 40 rows for 1 epoch."""
+    path = Path(__file__).parents[1] / "benchmarks" / "run_all.py"
+    spec = importlib.util.spec_from_file_location("run_all", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    docs = tmp_path / "benchmarks.md"
+    module.main(["--smoke", "--datasets", "carbon_24", "--out", str(tmp_path / "out"), "--docs", str(docs),
+                 "--cache", str(tmp_path / "cache"), "--data-dir", str(datasets_dir)])  # fmt: skip
+    text = docs.read_text()
+    assert "## carbon_24" in text and "## Zero-shot: carbon_24" in text
+    assert (tmp_path / "figures" / "parity_carbon_24.png").is_file()

@@ -8,13 +8,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import CGConv, global_mean_pool
-from torch_geometric.nn.models.schnet import GaussianSmearing
 
 from ..data.graph import edge_vectors, radius_graph_pbc
 from ._utils import reset_children
 from .context import GroupContext
 from .features import Invariance, SymmetrizedFourierFeatures
-from .pairs import cosine_envelope, unpack
+from .pairs import GaussianExpansion, cosine_envelope, unpack
 from .transformer import MAX_ATOMIC_NUMBER
 
 __all__ = ["CrystalGraphNetwork", "SmoothCGConv", "nearest_edges"]
@@ -119,7 +118,7 @@ class CrystalGraphNetwork(nn.Module):
         self.features = SymmetrizedFourierFeatures(radius, invariance) if fourier else None
         self.fourier = nn.Linear(self.features.out_channels, hidden_channels, bias=False) if fourier else None
         self.context = GroupContext(hidden_channels) if fourier else None
-        self.smearing = GaussianSmearing(0.0, self.cutoff, num_gaussians)
+        self.smearing = GaussianExpansion(0.0, self.cutoff, num_gaussians)
         self.convs = nn.ModuleList(
             SmoothCGConv(hidden_channels, dim=num_gaussians, batch_norm=True) for _ in range(num_layers)
         )

@@ -71,23 +71,26 @@ class SymmetrizedFourierFeatures(nn.Module):
         self.invariance = invariance
         self.block_sizes = [len(ball_index(name, self.radius).wavevectors) for name in METRIC_NAMES]
         self.out_channels = sum(self.block_sizes)
+
+        def tables(*shape: int, dtype: torch.dtype = torch.float64) -> Tensor:
+            return torch.zeros(NUM_SPACE_GROUPS + 1, *shape, dtype=dtype)
+
         for name, size in zip(METRIC_NAMES, self.block_sizes, strict=True):
             index = ball_index(name, self.radius)
             # one k of every +-k pair: the one with the smaller index
             half = np.flatnonzero(np.arange(size) < index.negation)
-            self.register_buffer(f"{name}_wavevectors", torch.tensor(index.wavevectors), persistent=False)
-            self.register_buffer(f"{name}_half", torch.tensor(half), persistent=False)
-            self.register_buffer(
-                f"{name}_orbit", torch.zeros(NUM_SPACE_GROUPS + 1, size, dtype=torch.long), persistent=False
-            )
-            self.register_buffer(
-                f"{name}_phase", torch.zeros(NUM_SPACE_GROUPS + 1, size, dtype=torch.long), persistent=False
-            )
-            self.register_buffer(
-                f"{name}_weight",
-                torch.zeros(NUM_SPACE_GROUPS + 1, size, dtype=torch.float64),
-                persistent=False,
-            )
+            buffers = {
+                "wavevectors": torch.tensor(index.wavevectors, dtype=torch.float64),
+                "half": torch.tensor(half),
+                # per group and k: orbit, input phase 2 pi p_k / 12, and on the half ball the
+                # output factors weight * cos and weight * sin of that phase
+                "orbit": tables(size, dtype=torch.long),
+                "shift": tables(size),
+                "out_cos": tables(len(half)),
+                "out_sin": tables(len(half)),
+            }
+            for key, value in buffers.items():
+                self.register_buffer(f"{name}_{key}", value, persistent=False)
         self.register_buffer(
             "metric_of", torch.full((NUM_SPACE_GROUPS + 1,), -1, dtype=torch.long), persistent=False
         )
@@ -106,11 +109,14 @@ class SymmetrizedFourierFeatures(nn.Module):
             metric = METRIC_NAMES.index(basis.metric)
             self.metric_of[number] = metric
             name = METRIC_NAMES[metric]
-            getattr(self, f"{name}_orbit")[number] = torch.tensor(basis.orbit)
-            getattr(self, f"{name}_phase")[number] = torch.tensor(basis.phase_twelfths)
+            shift = 2 * np.pi * basis.phase_twelfths / 12
             # psi_k = omega^{p_k} / |O| * sum_{k' in O} omega^{-p_k'} e_k'(x), zero if extinct
             weight = np.where(basis.extinct, 0.0, 1.0 / basis.orbit_sizes[basis.orbit])
-            getattr(self, f"{name}_weight")[number] = torch.tensor(weight)
+            half = getattr(self, f"{name}_half").numpy()
+            getattr(self, f"{name}_orbit")[number] = torch.tensor(basis.orbit)
+            getattr(self, f"{name}_shift")[number] = torch.tensor(shift)
+            getattr(self, f"{name}_out_cos")[number] = torch.tensor((weight * np.cos(shift))[half])
+            getattr(self, f"{name}_out_sin")[number] = torch.tensor((weight * np.sin(shift))[half])
 
     def forward(self, pos: Tensor, cell: Tensor, space_group: Tensor, batch: Tensor | None = None) -> Tensor:
         if batch is None:
@@ -133,18 +139,22 @@ class SymmetrizedFourierFeatures(nn.Module):
         return out
 
     def _block(self, name: str, frac: Tensor, numbers: Tensor) -> Tensor:
-        wavevectors = getattr(self, f"{name}_wavevectors").to(frac.dtype)
-        orbit = getattr(self, f"{name}_orbit")[numbers]
-        shift = getattr(self, f"{name}_phase")[numbers].to(frac.dtype) * (2 * np.pi / 12)
-        weight = getattr(self, f"{name}_weight")[numbers].to(frac.dtype)
-        angle = 2 * np.pi * frac @ wavevectors.T - shift
+        def table(key: str) -> Tensor:
+            return getattr(self, f"{name}_{key}")
+
+        orbit = table("orbit")[numbers]
+        angle = (
+            2 * np.pi * frac @ table("wavevectors").to(frac.dtype).T - table("shift").to(frac.dtype)[numbers]
+        )
         # orbit sums of omega^{-p} e_k, then psi_k = weight * omega^{p_k} * sum over its orbit
-        sum_cos = torch.zeros_like(angle).scatter_add(1, orbit, torch.cos(angle)).gather(1, orbit)
-        sum_sin = torch.zeros_like(angle).scatter_add(1, orbit, torch.sin(angle)).gather(1, orbit)
-        real = weight * (torch.cos(shift) * sum_cos - torch.sin(shift) * sum_sin)
-        imag = weight * (torch.sin(shift) * sum_cos + torch.cos(shift) * sum_sin)
-        half = getattr(self, f"{name}_half")
-        return torch.cat([real[:, half], imag[:, half]], dim=1)
+        sum_cos = torch.zeros_like(angle).scatter_add(1, orbit, torch.cos(angle))
+        sum_sin = torch.zeros_like(angle).scatter_add(1, orbit, torch.sin(angle))
+        half_orbit = orbit[:, table("half")]
+        sum_cos, sum_sin = sum_cos.gather(1, half_orbit), sum_sin.gather(1, half_orbit)
+        out_cos, out_sin = table("out_cos").to(frac.dtype)[numbers], table("out_sin").to(frac.dtype)[numbers]
+        return torch.cat(
+            [out_cos * sum_cos - out_sin * sum_sin, out_sin * sum_cos + out_cos * sum_sin], dim=1
+        )
 
     def __repr__(self) -> str:
         return (

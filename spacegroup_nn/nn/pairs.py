@@ -7,12 +7,11 @@ import math
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.nn.models.schnet import GaussianSmearing
 from torch_geometric.utils import to_dense_batch
 
 from ..data.graph import edge_vectors, radius_graph_pbc
 
-__all__ = ["CrystalInputs", "PeriodicPairFeatures", "unpack"]
+__all__ = ["CrystalInputs", "GaussianExpansion", "PeriodicPairFeatures", "unpack"]
 
 CrystalInputs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 
@@ -21,6 +20,38 @@ def unpack(data: Data) -> CrystalInputs:
     """``(z, pos, cell, space_group, batch)`` of a ``Data`` or ``Batch`` of crystals."""
     batch = data.batch if getattr(data, "batch", None) is not None else data.z.new_zeros(data.z.shape[0])
     return data.z, data.pos, data.cell.view(-1, 3, 3), data.space_group.view(-1), batch
+
+
+class GaussianExpansion(nn.Module):
+    r"""Distances to Gaussians, :math:`\exp(-(d - \mu_k)^2 / 2\Delta^2)` on an even grid.
+
+    Like PyG's ``GaussianSmearing``, except that exponents below -60 are clamped: the far tail
+    would otherwise be subnormal in float32, which x86 processors handle about 100 times
+    slower (a whole CGCNN step 4 times slower). The clamp changes values below 1e-26 only.
+
+    Args:
+        start (float): First centre. (default: :obj:`0.0`)
+        stop (float): Last centre. (default: :obj:`6.0`)
+        num (int): Number of Gaussians; the width is the spacing. (default: :obj:`32`)
+
+    Shapes:
+        - **input:** distances :math:`(E,)`
+        - **output:** :math:`(E, num)`
+    """
+
+    def __init__(self, start: float = 0.0, stop: float = 6.0, num: int = 32) -> None:
+        super().__init__()
+        offsets = torch.linspace(start, stop, num)
+        self.coefficient = -0.5 / float(offsets[1] - offsets[0]) ** 2
+        self.register_buffer("offsets", offsets, persistent=False)
+
+    def forward(self, distance: Tensor) -> Tensor:
+        exponent = self.coefficient * (distance.unsqueeze(-1) - self.offsets.to(distance.dtype)).square()
+        return torch.exp(exponent.clamp_min(-60.0))
+
+    def __repr__(self) -> str:
+        start, stop = float(self.offsets[0]), float(self.offsets[-1])
+        return f"{self.__class__.__name__}({start:g}, {stop:g}, {len(self.offsets)})"
 
 
 def cosine_envelope(distance: Tensor, cutoff: float) -> Tensor:
@@ -57,7 +88,7 @@ class PeriodicPairFeatures(nn.Module):
         super().__init__()
         self.cutoff = float(cutoff)
         self.num_rbf = num_rbf
-        self.smearing = GaussianSmearing(0.0, self.cutoff, num_rbf)
+        self.smearing = GaussianExpansion(0.0, self.cutoff, num_rbf)
 
     def forward(self, pos: Tensor, cell: Tensor, batch: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         edge_index, shift = radius_graph_pbc(pos, cell, self.cutoff, batch)

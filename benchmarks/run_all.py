@@ -1,0 +1,243 @@
+"""Material-property benchmarks and zero-shot evaluation; regenerates docs/benchmarks.md.
+
+Run everything, or one dataset at a time (results of earlier runs are kept and merged):
+
+    python benchmarks/run_all.py                                  # all datasets, 3 seeds
+    python benchmarks/run_all.py --datasets perov_5 --epochs 30
+    python benchmarks/run_all.py --datasets synthetic --zero-shot-only
+    python benchmarks/run_all.py --smoke                          # tiny, for the test suite
+
+Data come from ``--data-dir`` (default ``$SPACEGROUP_NN_DATA`` or ``../shared/datasets``) with
+their fixed ``split.json``. Every model gets the same split, epochs, optimizer and target
+normalization (``spacegroup_nn.training.fit``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spacegroup_nn.training import TrainConfig, fit, load_checkpoint, predictions
+from spacegroup_nn.workflows import SYNTHETIC, load_dataset, load_splits
+from spacegroup_nn.zero_shot import format_table, plot, run_zero_shot
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = Path(os.environ.get("SPACEGROUP_NN_DATA", ROOT.parent / "shared" / "datasets"))
+
+#: benchmark name -> (source relative to the data folder, target, unit, zero-shot?)
+DATASETS = {
+    "perov_5": ("perov_5", "heat_ref", "eV/atom", False),
+    "carbon_24": ("carbon_24", "energy_per_atom", "eV/atom", True),
+    "mp_elastic_K": ("mp_elastic", "log10_K_Voigt", "log10 GPa", True),
+    "mp_elastic_G": ("mp_elastic", "log10_G_Voigt", "log10 GPa", False),
+    "synthetic": (SYNTHETIC, "ewald_energy_per_atom", "eV/atom", True),
+}
+MODELS = (
+    "transformer",
+    "cgcnn_fourier",
+    "cgcnn",
+    "transformer_raw",
+    "transformer_raw_augmented",
+    "transformer_onehot",
+)
+ZERO_SHOT_MODELS = ("transformer", "transformer_onehot", "transformer_raw")
+
+
+def _config(model: str, target: str, seed: int, epochs: int, batch_size: int) -> TrainConfig:
+    augmented = model.endswith("_augmented")
+    name = model.removesuffix("_augmented")
+    return TrainConfig(
+        model=name, target=target, seed=seed, epochs=epochs, batch_size=batch_size, augment=augmented
+    )
+
+
+def run_dataset(name: str, args: argparse.Namespace) -> dict:
+    """Train every model with every seed on one dataset; return the summary."""
+    source, target, unit, _ = DATASETS[name]
+    path = source if source == SYNTHETIC else args.data_dir / source
+    split = None if source == SYNTHETIC else path / "split.json"
+    dataset = load_dataset(path, target, split=split, limit=args.limit, cache=args.cache)
+    splits = load_splits(dataset)
+    results = {
+        "dataset": name,
+        "target": target,
+        "unit": unit,
+        "sizes": {k: len(v) for k, v in splits.items()},
+    }
+    results["models"] = {}
+    for model in args.models:
+        runs = []
+        for seed in args.seeds:
+            out = args.out / name / model / f"seed{seed}"
+            config = _config(model, target, seed, args.epochs, args.batch_size)
+            metrics = fit(
+                config, splits["train"], splits["val"], out, test_data=splits["test"], progress=args.progress
+            )
+            runs.append(metrics)
+        maes = [run["test_mae"] for run in runs]
+        results["models"][model] = {
+            "test_mae_mean": float(np.mean(maes)),
+            "test_mae_std": float(np.std(maes)),
+            "test_mae": maes,
+            "seconds_per_epoch": float(np.mean([run["seconds_per_epoch"] for run in runs])),
+        }
+    best = min(results["models"], key=lambda m: results["models"][m]["test_mae_mean"])
+    _parity_plot(
+        args.out / name / best / f"seed{args.seeds[0]}",
+        splits["test"],
+        args.figures / f"parity_{name}.png",
+        name,
+        unit,
+    )
+    results["best_model"] = best
+    return results
+
+
+def _parity_plot(directory: Path, test: Sequence, path: Path, name: str, unit: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    model, config = load_checkpoint(directory)
+    predicted = predictions(model, config, test).numpy()
+    truth = torch.cat([crystal.y.view(-1) for crystal in test]).numpy()
+    figure, axis = plt.subplots(figsize=(4, 4))
+    axis.scatter(truth, predicted, s=4, alpha=0.5)
+    low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
+    axis.plot([low, high], [low, high], color="black", linewidth=0.8)
+    axis.set_xlabel(f"DFT ({unit})")
+    axis.set_ylabel(f"predicted ({unit})")
+    axis.set_title(f"{name}: {config.model}, test set")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
+    source, target, _, _ = DATASETS[name]
+    path = source if source == SYNTHETIC else args.data_dir / source
+    crystals = list(load_dataset(path, target, limit=args.limit, cache=args.cache))
+    results = run_zero_shot(
+        crystals,
+        args.zero_shot_models,
+        args.out / "zero_shot" / name,
+        seed=args.seeds[0],
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        progress=args.progress,
+    )
+    plot(results, args.figures / f"zero_shot_{name}.png")
+    return results
+
+
+def render(results_dir: Path) -> str:
+    """docs/benchmarks.md from every results JSON in ``results_dir``."""
+    lines = [
+        "# Benchmarks",
+        "",
+        "Every number on this page was produced on this project's 2-core CPU machine by the",
+        "command named in its section, which wrote the JSON files of `benchmarks/results/run_all/`",
+        "that this page is generated from. Test MAE is mean ± std over the listed seeds, in the",
+        "target's own units, on the fixed `split.json` of each dataset.",
+        "",
+    ]
+    for path in sorted(results_dir.glob("property_*.json")):
+        result = json.loads(path.read_text())
+        settings = result["settings"]
+        lines += [
+            f"## {result['dataset']}: `{result['target']}` ({result['unit']})",
+            "",
+            f"`{settings['command']}`: split sizes {result['sizes']}; {settings['epochs']} epochs, "
+            f"batch {settings['batch_size']}, seeds {settings['seeds']}, row limit {settings['limit']}.",
+            "",
+            "| model | test MAE | seconds / epoch |",
+            "|---|---|---|",
+        ]
+        for model, entry in result["models"].items():
+            lines.append(
+                f"| {model} | {entry['test_mae_mean']:.4g} ± {entry['test_mae_std']:.2g} | "
+                f"{entry['seconds_per_epoch']:.1f} |"
+            )
+        lines += ["", f"![parity](figures/parity_{result['dataset']}.png)", ""]
+    for path in sorted(results_dir.glob("zero_shot_*.json")):
+        result = json.loads(path.read_text())
+        name = path.stem.removeprefix("zero_shot_")
+        groups = result["protocol"]["held_out_groups"]
+        lines += [
+            f"## Zero-shot: {name}",
+            "",
+            f"`{result['settings']['command']}`: {len(groups)} held-out groups (seed "
+            f"{result['protocol']['seed']}): {groups}. Sizes {result['sizes']}; "
+            f"{result['settings']['epochs']} epochs.",
+            "",
+            format_table(result),
+            "",
+            f"![zero-shot](figures/zero_shot_{name}.png)",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated names")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--zero-shot-models", default=",".join(ZERO_SHOT_MODELS))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--limit", type=int, help="first LIMIT rows only")
+    parser.add_argument("--zero-shot-only", action="store_true")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--cache", type=Path)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "run_all")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--smoke", action="store_true", help="tiny subset, 1 epoch, 1 seed, 2 models")
+    parser.add_argument("--progress", action="store_true", help="show progress bars")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.limit, args.epochs, args.seeds = 40, 1, "0"
+        args.models, args.zero_shot_models = "transformer,cgcnn", "transformer"
+    args.datasets = args.datasets.split(",")
+    args.models = args.models.split(",")
+    args.zero_shot_models = args.zero_shot_models.split(",")
+    args.seeds = [int(seed) for seed in args.seeds.split(",")]
+    args.figures = args.docs.parent / "figures"
+    args.out.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seeds": args.seeds,
+        "limit": args.limit,
+    }
+    settings["command"] = " ".join(
+        ["python benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])]
+    )
+    for name in args.datasets:
+        start = time.perf_counter()
+        if not args.zero_shot_only:
+            result = run_dataset(name, args)
+            result["settings"] = settings
+            (args.out / f"property_{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        if DATASETS[name][3]:
+            result = run_zero_shot_dataset(name, args)
+            result["settings"] = settings
+            (args.out / f"zero_shot_{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(f"{name}: {time.perf_counter() - start:.0f} s")
+    args.docs.parent.mkdir(parents=True, exist_ok=True)
+    args.docs.write_text(render(args.out) + "\n")
+    print(f"wrote {args.docs}")
+
+
+if __name__ == "__main__":
+    main()
