@@ -20,25 +20,43 @@ from .data.crystal import data_to_structure, from_structure
 from .data.variants import DESCRIPTION_CHANGES, RIGID_MOTIONS, variant
 from .groups import SpaceGroup
 
-__all__ = ["Kind", "apply_operation", "assert_invariant", "invariance_error"]
+__all__ = ["Kind", "apply_operation", "assert_invariant", "invariance_error", "move_batch", "random_picks"]
 
 Kind = Literal["group", "rigid", "description"]
 Model = Callable[[Batch], Tensor]
 
 
-def apply_operation(data: Data, rotation: np.ndarray, translation: np.ndarray) -> Data:
+def apply_operation(data: Data, rotation: np.ndarray, translation: np.ndarray, wrap: bool = False) -> Data:
     """Move every atom of one crystal by ``x -> R x + t`` (fractional), keeping the cell.
 
-    For an operation of the crystal's own group this maps the crystal onto itself.
+    For an operation of the crystal's own group this maps the crystal onto itself. With
+    ``wrap`` the new fractional coordinates are reduced to [0, 1), which makes the result
+    independent of the lattice translation that accompanies the operation.
     """
     moved = data.clone()
     cell = data.cell.view(3, 3)
     frac = torch.linalg.solve(cell.T, data.pos.T).T
     frac = frac @ torch.tensor(rotation, dtype=frac.dtype).T + torch.tensor(translation, dtype=frac.dtype)
+    if wrap:
+        frac = frac - torch.floor(frac)
     moved.pos = frac @ cell
     if "frac" in data:
         moved.frac = frac
     return moved
+
+
+def move_batch(batch: Batch, picks: Sequence[int], wrap: bool = False) -> Batch:
+    """Every crystal of ``batch`` moved by operation number ``picks[i]`` of its own group."""
+    crystals = []
+    for crystal, pick in zip(batch.to_data_list(), picks, strict=True):
+        group = SpaceGroup(int(crystal.space_group))
+        crystals.append(apply_operation(crystal, group.rotations[pick], group.translations[pick], wrap))
+    return Batch.from_data_list(crystals)
+
+
+def random_picks(batch: Batch, rng: np.random.Generator) -> list[int]:
+    """One uniformly random operation number of each crystal's group."""
+    return [int(rng.integers(SpaceGroup(int(n)).order)) for n in batch.space_group.view(-1)]
 
 
 def _as_data(items: Iterable[Data | Structure], dtype: torch.dtype) -> list[Data]:

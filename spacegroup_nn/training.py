@@ -19,14 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from . import __version__
-from .groups import SpaceGroup
 from .nn import CrystalGraphNetwork, SpaceGroupTransformer
-from .testing import apply_operation
+from .testing import move_batch, random_picks
 
 __all__ = [
     "MODELS",
@@ -150,15 +149,6 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[nn.Module, TrainConfi
     return model.eval(), config
 
 
-def _augmented(batch: Batch, generator: np.random.Generator) -> Batch:
-    crystals = []
-    for crystal in batch.to_data_list():
-        group = SpaceGroup(int(crystal.space_group))
-        pick = generator.integers(group.order)
-        crystals.append(apply_operation(crystal, group.rotations[pick], group.translations[pick]))
-    return Batch.from_data_list(crystals)
-
-
 @torch.no_grad()
 def _predict_normalized(model: nn.Module, data: Sequence[Data], batch_size: int) -> Tensor:
     model.eval()
@@ -251,7 +241,7 @@ def _fit(
         losses = []
         for batch in tqdm(loader, leave=False, disable=not progress, desc=f"epoch {epoch + 1}"):
             if config.augment:
-                batch = _augmented(batch, augment_rng)
+                batch = move_batch(batch, random_picks(batch, augment_rng))
             normalized = (batch.y.view(-1).float() - config.target_mean) / config.target_std
             loss = (model(batch).view(-1).float() - normalized).abs().mean()
             optimizer.zero_grad()

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch_geometric.data import Batch
+
+from spacegroup_nn import SpaceGroup
+from spacegroup_nn.data import from_structure
+from spacegroup_nn.diagnostics import GroupAveraged, RandomOperation, invariance_error, symmetry_loss
+from spacegroup_nn.groups import random_crystal
+from spacegroup_nn.nn import SpaceGroupTransformer
+
+
+class Centroid(nn.Module):
+    """Not invariant: a function of the unwrapped Cartesian positions (not lattice-periodic)."""
+
+    def forward(self, batch):
+        values = torch.tanh(batch.pos @ torch.tensor([0.3, -0.2, 0.1], dtype=batch.pos.dtype))
+        return torch.zeros(batch.num_graphs, dtype=values.dtype).index_add(0, batch.batch, values)
+
+
+@pytest.fixture(scope="module")
+def crystals():
+    rng = np.random.default_rng(0)
+    return [
+        from_structure(random_crystal(SpaceGroup(n), rng), dtype=torch.float64) for n in (4, 14, 62, 148, 194)
+    ]
+
+
+@pytest.fixture(scope="module")
+def invariant_model():
+    torch.manual_seed(0)
+    return SpaceGroupTransformer(hidden_channels=16, num_layers=1, heads=2, num_rbf=8).double().eval()
+
+
+def test_invariant_model_has_near_zero_errors(crystals, invariant_model):
+    for kind in ("group", "rigid", "description"):
+        assert invariance_error(invariant_model, crystals, kind, num_samples=4) <= 1e-8
+
+
+def test_non_invariant_model_has_clear_errors(crystals):
+    assert invariance_error(Centroid(), crystals, "group") > 1e-2
+    assert invariance_error(Centroid(), crystals, "description") > 1e-2
+
+
+def test_group_averaging_makes_any_model_invariant(crystals):
+    averaged = GroupAveraged(Centroid())
+    assert invariance_error(averaged, crystals, "group") <= 1e-10
+    single = torch.cat([averaged(Batch.from_data_list([c])) for c in crystals])
+    torch.testing.assert_close(averaged(Batch.from_data_list(crystals)), single)
+
+
+def test_symmetry_loss(crystals, invariant_model):
+    batch = Batch.from_data_list(crystals)
+    assert symmetry_loss(invariant_model, batch, num_samples=3, seed=0).item() <= 1e-20
+    loss = symmetry_loss(Centroid(), batch, num_samples=3, weight=2.0, seed=0)
+    assert loss.item() > 1e-3
+
+
+def test_random_operation_keeps_the_crystal(crystals):
+    from spacegroup_nn.data import data_to_structure
+    from spacegroup_nn.groups import standardize
+
+    transform = RandomOperation(seed=0)
+    for crystal in crystals:
+        moved = transform(crystal.clone())
+        before, after = standardize(data_to_structure(crystal)), standardize(data_to_structure(moved))
+        assert before.group == after.group
+        np.testing.assert_allclose(before.lattice, after.lattice, atol=1e-8)
+        assert before.num_atoms == after.num_atoms
