@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
@@ -57,3 +58,54 @@ def test_garbled_file_is_a_clear_error(tmp_path):
         [sys.executable, "-m", "spacegroup_nn.cli", "symmetry", str(path)], capture_output=True, text=True
     )
     assert result.returncode == 1 and "bad.cif" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_predict_evaluate_from_the_command_line(tmp_path, capsys):
+    folder = tmp_path / "cgcnn"
+    folder.mkdir()
+    rows = []
+    for index, a in enumerate(np.linspace(3.8, 4.6, 12)):
+        structure = Structure.from_spacegroup(
+            "Pm-3m", Lattice.cubic(a), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]]
+        )
+        structure.to(filename=str(folder / f"p{index}.cif"))
+        rows.append(f"p{index},{a / 4:.4f}")
+    (folder / "id_prop.csv").write_text("\n".join(rows) + "\n")
+    cache, out = tmp_path / "cache", tmp_path / "run"
+    common = ["--data", str(folder), "--cache", str(cache)]
+    assert (
+        main(
+            ["train", *common, "--target", "target", "--epochs", "2", "--batch-size", "4", "--out", str(out)]
+        )
+        == 0
+    )
+    assert (out / "best.pt").is_file() and (out / "metrics.json").is_file()
+    predictions = tmp_path / "predictions.csv"
+    for _ in range(2):
+        assert (
+            main(
+                [
+                    "predict",
+                    "--model",
+                    str(out),
+                    "--data",
+                    str(folder),
+                    "--out",
+                    str(predictions),
+                    "--cache",
+                    str(cache),
+                ]
+            )
+            == 0
+        )
+        lines = predictions.read_text().splitlines()
+        assert lines[0] == "id,prediction" and len(lines) == 13
+    single = tmp_path / "single.csv"
+    assert main(["predict", "--model", str(out), "--data", str(folder / "p0.cif"), "--out", str(single)]) == 0
+    assert single.read_text().splitlines()[1].split(",")[1] == lines[1].split(",")[1]
+    assert main(["evaluate", "--model", str(out), *common]) == 0
+    assert '"mae"' in capsys.readouterr().out
+    assert (
+        main(["predict", "--model", str(tmp_path / "nothing"), "--data", str(folder), "--out", str(single)])
+        == 1
+    )
