@@ -8,6 +8,7 @@ for the duration of the call, so errors carry spglib's message, and never warn.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -54,7 +55,13 @@ def spacegroup_type_from_symmetry(rotations: np.ndarray, translations: np.ndarra
 
 def spacegroup_type(hall_number: int) -> Any:
     """``spglib.get_spacegroup_type``; raises SpglibError."""
-    return _call(spglib.get_spacegroup_type, hall_number)
+    return _all_spacegroup_types()[hall_number - 1]
+
+
+@functools.cache
+def _all_spacegroup_types() -> tuple[Any, ...]:
+    """The types of all 530 Hall numbers, read once."""
+    return _call(lambda: tuple(spglib.get_spacegroup_type(hall) for hall in range(1, 531)))
 
 
 def database_operations(hall_number: int) -> dict[str, np.ndarray]:
