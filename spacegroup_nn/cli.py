@@ -19,6 +19,7 @@ import csv
 import json
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -211,9 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="the main job: zero-shot on synthetic crystals of all groups")
-    demo.add_argument("--per-group", type=int, default=4, help="crystals per space group (default 4)")
-    demo.add_argument("--max-atoms", type=int, default=96, help="skip larger cells (default 96)")
-    demo.add_argument("--epochs", type=int, default=15, help="epochs (default 15)")
+    demo.add_argument("--per-group", type=int, default=5, help="crystals per space group (default 5)")
+    demo.add_argument(
+        "--max-atoms",
+        type=int,
+        default=96,
+        help="skip larger cells: the 12 groups of order >= 96 (default 96)",
+    )
+    demo.add_argument("--epochs", type=int, default=25, help="epochs (default 25)")
     demo.add_argument("--models", default="transformer,transformer_onehot", help="comma-separated models")
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument("--cache", help="cache folder of processed datasets")
@@ -285,7 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (1 with a one-line message on bad input)."""
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        with warnings.catch_warnings():  # readers' warnings (e.g. pymatgen's CIF notes) are noise here
+            warnings.simplefilter("ignore", UserWarning)
+            args.run(args)
     except (SpacegroupNNError, ValueError) as error:
         print(f"spacegroup-nn {args.command}: error: {error}", file=sys.stderr)
         return 1

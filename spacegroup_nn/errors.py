@@ -19,6 +19,7 @@ __all__ = [
     "StructureError",
     "StructureParseError",
     "SymmetryDetectionError",
+    "TooManyAtomsError",
     "UnknownElementError",
 ]
 
@@ -65,6 +66,10 @@ class DisorderedStructureError(StructureError):
 
 class UnknownElementError(StructureError):
     """A species is not a chemical element."""
+
+
+class TooManyAtomsError(StructureError):
+    """The structure has more atoms than the configured maximum."""
 
 
 class SymmetryDetectionError(StructureError):

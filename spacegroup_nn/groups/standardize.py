@@ -28,6 +28,7 @@ from ..errors import (
     OverlappingAtomsError,
     StructureParseError,
     SymmetryDetectionError,
+    TooManyAtomsError,
     UnknownElementError,
 )
 from ._spglib import SpglibError, symmetry_dataset
@@ -121,6 +122,7 @@ def standardize(
     angle_tolerance: float = -1.0,
     *,
     min_distance: float = 0.5,
+    max_atoms: int | None = None,
     name: str | None = None,
 ) -> StandardCrystal:
     """Detect the space group of a crystal and standardize it to the canonical setting.
@@ -142,6 +144,8 @@ def standardize(
     min_distance : float
         Atoms closer than ``max(min_distance, symprec)`` Å (periodic images included) are
         rejected as overlapping (default 0.5 Å).
+    max_atoms : int, optional
+        Reject inputs, or standardized cells, with more atoms than this (default: no limit).
     name : str, optional
         Label of the structure in error messages (default: the path, or the input's type).
 
@@ -166,6 +170,8 @@ def standardize(
         A species is not a chemical element (atomic number outside 1..118).
     OverlappingAtomsError
         Two atoms are closer than ``max(min_distance, symprec)``.
+    TooManyAtomsError
+        More than ``max_atoms`` atoms in the input or the standardized cell.
     SymmetryDetectionError
         spglib fails at the given tolerance.
 
@@ -184,11 +190,17 @@ def standardize(
     if not (np.isfinite(symprec) and symprec > 0):
         raise ValueError(f"symprec must be a positive number of Å, got {symprec}")
     label = name if name is not None else _default_label(obj)
+    if type(obj).__name__ in ("Molecule", "IMolecule") and type(obj).__module__.startswith("pymatgen"):
+        raise InvalidCellError(
+            f"{label}: a Molecule is not a periodic crystal (see PointGroup.from_molecule)"
+        )
     lattice, frac_coords, numbers = _as_cell(obj, label)
+    _check_count(len(numbers), max_atoms, "input", label)
     _validate_cell(lattice, frac_coords, numbers, label)
     _check_separation(lattice, frac_coords, max(min_distance, symprec), label)
     dataset = _detect(lattice, frac_coords, numbers, symprec, angle_tolerance, label)
     std_frac_coords = _wrap(dataset.std_positions)
+    _check_count(len(std_frac_coords), max_atoms, "standardized cell", label)
     std_lattice = np.asarray(dataset.std_lattice, dtype=np.float64)
     transformation_matrix = np.asarray(dataset.transformation_matrix, dtype=np.float64)
     origin_shift = _wrap(dataset.origin_shift)
@@ -342,6 +354,11 @@ def _check_lattice(lattice: np.ndarray, label: str) -> None:
             f"{label}: the lattice has volume {volume:.6g} Å^3; it must be positive "
             "(right-handed, non-degenerate lattice vectors)"
         )
+
+
+def _check_count(count: int, max_atoms: int | None, what: str, label: str) -> None:
+    if max_atoms is not None and count > max_atoms:
+        raise TooManyAtomsError(f"{label}: the {what} has {count} atoms, more than max_atoms={max_atoms}")
 
 
 def _check_separation(lattice: np.ndarray, frac_coords: np.ndarray, threshold: float, label: str) -> None:
