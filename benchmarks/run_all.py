@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spacegroup_nn import zero_shot
 from spacegroup_nn.training import TrainConfig, fit, load_checkpoint, predictions
 from spacegroup_nn.workflows import SYNTHETIC, load_dataset, load_splits
 from spacegroup_nn.zero_shot import format_table, plot, run_zero_shot
@@ -169,7 +170,11 @@ def render(results_dir: Path) -> str:
                 f"{entry['seconds_per_epoch']:.1f} |"
             )
         lines += ["", f"![parity](figures/parity_{result['dataset']}.png)", ""]
-    for path in sorted(results_dir.glob("zero_shot_*.json")):
+    zero_shot_files = sorted(results_dir.glob("zero_shot_*.json"))
+    if zero_shot_files:
+        protocol = zero_shot.__doc__.split("Protocol", 1)[1].split("\n", 1)[1].strip()
+        lines += ["## Zero-shot protocol", "", protocol, ""]
+    for path in zero_shot_files:
         result = json.loads(path.read_text())
         name = path.stem.removeprefix("zero_shot_")
         groups = result["protocol"]["held_out_groups"]

@@ -19,5 +19,5 @@ def test_quick_start_has_two_commands_and_ci_runs_the_test_command():
 
 def test_readme_example_runs():
     text = (ROOT / "README.md").read_text()
-    code = text.split("```python", 1)[1].split("```", 1)[0]
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(code, "README.md", "exec"), {})
