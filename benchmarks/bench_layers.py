@@ -411,10 +411,12 @@ class Trainer:
         )
         self.batches = self._forever()
         self.steps: list[float] = []
-        if getattr(self.model, "features", None) is not None:  # build every group's tables, untimed
+        if self.model.encoder.features is not None:  # build every group's tables, untimed
             whole = Batch.from_data_list(dataset)
             with torch.no_grad():
-                self.model.features(whole.pos, whole.cell.view(-1, 3, 3), whole.space_group, whole.batch)
+                self.model.encoder.features(
+                    whole.pos, whole.cell.view(-1, 3, 3), whole.space_group, whole.batch
+                )
 
     def _forever(self) -> Iterator[Batch]:
         while True:
@@ -433,8 +435,8 @@ def breakdown(model: torch.nn.Module, batch: Batch, repeats: int) -> dict:
     pos, cell, space_group, index = batch.pos, batch.cell.view(-1, 3, 3), batch.space_group, batch.batch
     cutoff = model.pairs.cutoff if hasattr(model, "pairs") else model.cutoff
     stages: dict[str, Callable[[], object]] = {}
-    if getattr(model, "features", None) is not None:
-        stages["features"] = lambda: model.features(pos, cell, space_group, index)
+    if model.encoder.features is not None:
+        stages["features"] = lambda: model.encoder.features(pos, cell, space_group, index)
     stages["radius_graph"] = lambda: radius_graph_pbc(pos, cell, cutoff, index)
     if hasattr(model, "pairs"):
         stages["pair_features"] = lambda: model.pairs(pos, cell, index)  # radius graph included

@@ -119,9 +119,9 @@ def test_unseen_group_is_invariant_after_training():
 
 def test_one_hot_ablation_is_invariant_but_per_group():
     model = small_transformer(group_embedding=True)
-    assert model.context.embedding is not None
+    assert model.encoder.context.embedding is not None
     assert_invariant(model, crystal(62), ("group",))
-    assert "group_embedding=True" in repr(model.context)
+    assert "group_embedding=True" in repr(model.encoder.context)
 
 
 def test_pyg_surface():
@@ -131,7 +131,7 @@ def test_pyg_surface():
         "invariance='normalizer')"
     )
     assert (
-        repr(model.features)
+        repr(model.encoder.features)
         == "SymmetrizedFourierFeatures(radius=5, invariance='normalizer', out_channels=932)"
     )
     assert repr(CrystalGraphNetwork(fourier=False)).endswith("cutoff=8, fourier=False)")

@@ -2,11 +2,13 @@
 
 from .cgcnn import CrystalGraphNetwork
 from .context import GroupContext, group_descriptor
+from .encoder import AtomEncoder
 from .features import Invariance, SymmetrizedFourierFeatures
 from .pairs import PeriodicPairFeatures
 from .transformer import PairBiasedAttention, SpaceGroupTransformer
 
 __all__ = [
+    "AtomEncoder",
     "CrystalGraphNetwork",
     "GroupContext",
     "Invariance",

@@ -11,10 +11,9 @@ from torch_geometric.nn import CGConv, global_mean_pool
 
 from ..data.graph import edge_vectors, radius_graph_pbc
 from ._utils import reset_children
-from .context import GroupContext
-from .features import Invariance, SymmetrizedFourierFeatures
+from .encoder import AtomEncoder
+from .features import Invariance
 from .pairs import GaussianExpansion, cosine_envelope, unpack
-from .transformer import MAX_ATOMIC_NUMBER
 
 __all__ = ["CrystalGraphNetwork", "SmoothCGConv", "nearest_edges"]
 
@@ -114,10 +113,7 @@ class CrystalGraphNetwork(nn.Module):
         self.hidden_channels, self.num_layers, self.out_channels = hidden_channels, num_layers, out_channels
         self.cutoff = float(cutoff)
         self.max_neighbors, self.smooth = max_neighbors, smooth
-        self.embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, hidden_channels)
-        self.features = SymmetrizedFourierFeatures(radius, invariance) if fourier else None
-        self.fourier = nn.Linear(self.features.out_channels, hidden_channels, bias=False) if fourier else None
-        self.context = GroupContext(hidden_channels) if fourier else None
+        self.encoder = AtomEncoder(hidden_channels, fourier, radius, invariance)
         self.smearing = GaussianExpansion(0.0, self.cutoff, num_gaussians)
         self.convs = nn.ModuleList(
             SmoothCGConv(hidden_channels, dim=num_gaussians, batch_norm=True) for _ in range(num_layers)
@@ -138,17 +134,8 @@ class CrystalGraphNetwork(nn.Module):
         space_group: Tensor | None = None,
         batch: Tensor | None = None,
     ) -> Tensor:
-        if isinstance(z, Data):
-            z, pos, cell, space_group, batch = unpack(z)
-        if batch is None:
-            batch = z.new_zeros(z.shape[0])
-        x = self.embedding(z)
-        if self.features is not None:
-            x = (
-                x
-                + self.fourier(self.features(pos, cell, space_group, batch))
-                + self.context(space_group)[batch]
-            )
+        z, pos, cell, space_group, batch = unpack(z, pos, cell, space_group, batch)
+        x = self.encoder(z, pos, cell, space_group, batch)
         edge_index, shift = radius_graph_pbc(pos, cell, self.cutoff, batch)
         distance = edge_vectors(pos, cell, edge_index, shift, batch).norm(dim=-1)
         if self.max_neighbors is not None:
@@ -165,7 +152,7 @@ class CrystalGraphNetwork(nn.Module):
         return (
             f"{self.__class__.__name__}(hidden_channels={self.hidden_channels}, "
             f"num_layers={self.num_layers}, out_channels={self.out_channels}, "
-            f"cutoff={self.cutoff:g}, fourier={self.features is not None}"
+            f"cutoff={self.cutoff:g}, fourier={self.encoder.features is not None}"
             + (f", max_neighbors={self.max_neighbors}" if self.max_neighbors is not None else "")
             + (", smooth=False" if not self.smooth else "")
             + ")"

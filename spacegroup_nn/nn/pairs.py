@@ -16,10 +16,22 @@ __all__ = ["CrystalInputs", "GaussianExpansion", "PeriodicPairFeatures", "unpack
 CrystalInputs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
-def unpack(data: Data) -> CrystalInputs:
-    """``(z, pos, cell, space_group, batch)`` of a ``Data`` or ``Batch`` of crystals."""
-    batch = data.batch if getattr(data, "batch", None) is not None else data.z.new_zeros(data.z.shape[0])
-    return data.z, data.pos, data.cell.view(-1, 3, 3), data.space_group.view(-1), batch
+def unpack(
+    z: Tensor | Data,
+    pos: Tensor | None = None,
+    cell: Tensor | None = None,
+    space_group: Tensor | None = None,
+    batch: Tensor | None = None,
+) -> CrystalInputs:
+    """``(z, pos, cell, space_group, batch)`` from a ``Data``/``Batch`` or from tensors.
+
+    A missing ``batch`` means one crystal.
+    """
+    if isinstance(z, Data):
+        z, pos, cell, space_group, batch = z.z, z.pos, z.cell, z.space_group, getattr(z, "batch", None)
+    if batch is None:
+        batch = z.new_zeros(z.shape[0])
+    return z, pos, cell.view(-1, 3, 3), space_group.view(-1), batch
 
 
 class GaussianExpansion(nn.Module):

@@ -10,13 +10,11 @@ from torch_geometric.data import Data
 from torch_geometric.utils import to_dense_batch
 
 from ._utils import reset_children
-from .context import GroupContext
-from .features import Invariance, SymmetrizedFourierFeatures
+from .encoder import AtomEncoder
+from .features import Invariance
 from .pairs import PeriodicPairFeatures, unpack
 
 __all__ = ["PairBiasedAttention", "SpaceGroupTransformer"]
-
-MAX_ATOMIC_NUMBER = 118
 
 
 class PairBiasedAttention(nn.Module):
@@ -128,11 +126,8 @@ class SpaceGroupTransformer(nn.Module):
         super().__init__()
         self.hidden_channels, self.num_layers, self.heads = hidden_channels, num_layers, heads
         self.out_channels = out_channels
-        self.features = SymmetrizedFourierFeatures(radius, invariance)
+        self.encoder = AtomEncoder(hidden_channels, True, radius, invariance, group_embedding)
         self.pairs = PeriodicPairFeatures(cutoff, num_rbf)
-        self.context = GroupContext(hidden_channels, group_embedding)
-        self.embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, hidden_channels)
-        self.fourier = nn.Linear(self.features.out_channels, hidden_channels, bias=False)
         # the pair bias of every block and head, applied per edge before the sum over images
         self.pair_bias = nn.Linear(num_rbf, num_layers * heads)
         self.blocks = nn.ModuleList(_Block(hidden_channels, heads) for _ in range(num_layers))
@@ -145,11 +140,6 @@ class SpaceGroupTransformer(nn.Module):
     def reset_parameters(self) -> None:
         reset_children(self)
 
-    def atom_tokens(self, z: Tensor, pos: Tensor, cell: Tensor, space_group: Tensor, batch: Tensor) -> Tensor:
-        """Initial tokens :math:`\\mathbf{h}^{(0)}`, ``(N, hidden_channels)``."""
-        features = self.features(pos, cell, space_group, batch)
-        return self.embedding(z) + self.fourier(features) + self.context(space_group)[batch]
-
     def forward(
         self,
         z: Tensor | Data,
@@ -158,11 +148,8 @@ class SpaceGroupTransformer(nn.Module):
         space_group: Tensor | None = None,
         batch: Tensor | None = None,
     ) -> Tensor:
-        if isinstance(z, Data):
-            z, pos, cell, space_group, batch = unpack(z)
-        if batch is None:
-            batch = z.new_zeros(z.shape[0])
-        tokens, mask = to_dense_batch(self.atom_tokens(z, pos, cell, space_group, batch), batch)
+        z, pos, cell, space_group, batch = unpack(z, pos, cell, space_group, batch)
+        tokens, mask = to_dense_batch(self.encoder(z, pos, cell, space_group, batch), batch)
         slots, terms, _ = self.pairs(pos, cell, batch)
         bias = self.pairs.dense(slots, self.pair_bias(terms.to(tokens.dtype)), mask)
         for block, block_bias in zip(self.blocks, bias.split(self.heads, dim=-1), strict=True):
@@ -176,5 +163,5 @@ class SpaceGroupTransformer(nn.Module):
         return (
             f"{self.__class__.__name__}(hidden_channels={self.hidden_channels}, "
             f"num_layers={self.num_layers}, heads={self.heads}, out_channels={self.out_channels}, "
-            f"invariance={self.features.invariance!r})"
+            f"invariance={self.encoder.features.invariance!r})"
         )
