@@ -422,12 +422,7 @@ def read_cgcnn(path: str | os.PathLike, *, limit: int | None = None) -> RecordRe
         The folder has no ``id_prop.csv``.
     """
     path = Path(path)
-    rows = []
-    for row_id, targets, where, problem in _id_prop_rows(path, limit):
-        file = path / f"{row_id}.cif"
-        rows.append(_Row(row_id, targets, path=file, fmt="cif", problem=problem))
-        if problem is None and not file.is_file():
-            rows[-1] = _Row(row_id, targets, problem=f"no structure file {file.name} ({where})")
+    rows = _folder_rows(path, limit, lambda row_id: f"{row_id}.cif")
     return RecordReader(path, "cgcnn", rows, _row_files(path, rows))
 
 
@@ -454,14 +449,21 @@ def read_alignn(path: str | os.PathLike, *, limit: int | None = None) -> RecordR
         The folder has no ``id_prop.csv``.
     """
     path = Path(path)
-    rows = []
-    for row_id, targets, where, problem in _id_prop_rows(path, limit):
-        file = path / row_id
-        fmt: Literal["cif", "poscar"] = "cif" if file.suffix.lower() == ".cif" else "poscar"
-        rows.append(_Row(row_id, targets, path=file, fmt=fmt, problem=problem))
-        if problem is None and not file.is_file():
-            rows[-1] = _Row(row_id, targets, problem=f"no structure file {row_id} ({where})")
+    rows = _folder_rows(path, limit, lambda row_id: row_id)
     return RecordReader(path, "alignn", rows, _row_files(path, rows))
+
+
+def _folder_rows(folder: Path, limit: int | None, file_name: Callable[[str], str]) -> list[_Row]:
+    """Rows of ``id_prop.csv``, each pointing at ``folder / file_name(id)`` (CIF or POSCAR)."""
+    rows = []
+    for row_id, targets, where, problem in _id_prop_rows(folder, limit):
+        file = folder / file_name(row_id)
+        fmt: Literal["cif", "poscar"] = "cif" if file.suffix.lower() == ".cif" else "poscar"
+        if problem is None and not file.is_file():
+            rows.append(_Row(row_id, targets, problem=f"no structure file {file.name} ({where})"))
+        else:
+            rows.append(_Row(row_id, targets, path=file, fmt=fmt, problem=problem))
+    return rows
 
 
 # ----------------------------------------------------------------------------------------
