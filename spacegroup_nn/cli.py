@@ -72,7 +72,9 @@ def _train(args: argparse.Namespace) -> None:
         seed=args.seed,
         augment=args.augment,
     )
-    metrics = fit(config, splits["train"], splits["val"], args.out, test_data=splits.get("test"))
+    metrics = fit(
+        config, splits["train"], splits["val"], args.out, test_data=splits.get("test"), resume=args.resume
+    )
     test = f", test MAE {metrics['test_mae']:.4g}" if metrics["test_mae"] is not None else ""
     print(f"best epoch {metrics['best_epoch']}: validation MAE {metrics['val_mae']:.4g}{test}")
     print(f"checkpoint and metrics in {args.out}")
@@ -235,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--augment", action="store_true", help="random group operation per step")
+    train.add_argument(
+        "--resume", action="store_true", help="continue from OUT/last.pt after an interruption"
+    )
     train.add_argument("--out", required=True, help="output folder (checkpoint and metrics.json)")
     train.set_defaults(run=_train)
 

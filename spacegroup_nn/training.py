@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 CHECKPOINT = "best.pt"
+LAST = "last.pt"
 METRICS = "metrics.json"
 
 #: Model name -> constructor taking ``out_channels``.
@@ -184,6 +185,7 @@ def fit(
     *,
     test_data: Sequence[Data] | None = None,
     progress: bool = True,
+    resume: bool = False,
 ) -> dict:
     """Train ``config.model`` and keep the checkpoint with the best validation MAE.
 
@@ -196,6 +198,11 @@ def fit(
         Receives ``best.pt`` and ``metrics.json``.
     progress : bool
         Show progress bars with the live loss and validation MAE.
+    resume : bool
+        Continue from ``last.pt`` (written after every epoch) if it exists. Model, optimizer,
+        schedule and random states are restored, so on CPU a run killed at any point and
+        resumed ends with the same metrics as an uninterrupted one; at most the epoch in
+        progress is repeated.
 
     Returns
     -------
@@ -205,7 +212,7 @@ def fit(
         config and data give identical metrics (deterministic kernels, seeded shuffling).
     """
     with deterministic():
-        return _fit(config, train_data, val_data, Path(out_dir), test_data, progress)
+        return _fit(config, train_data, val_data, Path(out_dir), test_data, progress, resume)
 
 
 def _fit(
@@ -215,6 +222,7 @@ def _fit(
     out: Path,
     test_data: Sequence[Data] | None,
     progress: bool,
+    resume: bool,
 ) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     targets = _targets(train_data)
@@ -222,20 +230,24 @@ def _fit(
     config.target_std = float(targets.std()) if len(targets) > 1 and float(targets.std()) > 0 else 1.0
     model = build_model(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loader = DataLoader(
-        list(train_data),
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(config.seed),
-    )
+    shuffle = torch.Generator().manual_seed(config.seed)
+    loader = DataLoader(list(train_data), batch_size=config.batch_size, shuffle=True, generator=shuffle)
     steps = config.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps))
     )
     augment_rng = np.random.default_rng(config.seed)
-    history, best = [], math.inf
-    epochs = tqdm(range(config.epochs), desc=config.model, disable=not progress, unit="epoch")
-    start = time.perf_counter()
+    history, best, first, elapsed = [], math.inf, 0, 0.0
+    if resume and (out / LAST).is_file():
+        state = _load_state(out / LAST, config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        shuffle.set_state(state["shuffle"])
+        augment_rng.bit_generator.state = state["augment"]
+        history, best, first, elapsed = state["history"], state["best"], state["epoch"], state["elapsed"]
+    epochs = tqdm(range(first, config.epochs), desc=config.model, disable=not progress, unit="epoch")
+    start = time.perf_counter() - elapsed
     for epoch in epochs:
         model.train()
         losses = []
@@ -255,6 +267,20 @@ def _fit(
             best = val_mae
             save_checkpoint(model, config, out / CHECKPOINT, epoch=epoch + 1, val_mae=val_mae)
         epochs.set_postfix(loss=f"{np.mean(losses):.4f}", val_mae=f"{val_mae:.4g}", best=f"{best:.4g}")
+        state = {
+            "version": __version__,
+            "config": asdict(config),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "shuffle": shuffle.get_state(),
+            "augment": augment_rng.bit_generator.state,
+            "history": history,
+            "best": best,
+            "epoch": epoch + 1,
+            "elapsed": time.perf_counter() - start,
+        }
+        _atomic_save(state, out / LAST)
     seconds = time.perf_counter() - start
     best_model, _ = load_checkpoint(out)
     best_epoch = min(history, key=lambda h: h["val_mae"])["epoch"]
@@ -273,6 +299,22 @@ def _fit(
     }
     (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _load_state(path: Path, config: TrainConfig) -> dict:
+    """The training state in ``path``, checked against this run's version and config."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any unpickling failure means a bad file
+        raise CheckpointError(f"{path}: unreadable training state ({error})") from None
+    if state.get("version") != __version__:
+        raise CheckpointError(
+            f"{path}: written by spacegroup_nn {state.get('version')}, this is {__version__}"
+        )
+    if state["config"] != asdict(config):
+        changed = sorted(k for k, v in asdict(config).items() if state["config"].get(k) != v)
+        raise CheckpointError(f"{path}: cannot resume, the configuration changed ({', '.join(changed)})")
+    return state
 
 
 def predictions(model: nn.Module, config: TrainConfig, data: Sequence[Data], batch_size: int = 64) -> Tensor:

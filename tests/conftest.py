@@ -25,3 +25,22 @@ def dataset_structures(datasets_dir):
         rows = pd.read_csv(DATASETS / name).head(4)
         structures += [Structure.from_str(cif, fmt="cif") for cif in rows["cif"]]
     return structures
+
+
+@pytest.fixture
+def perovskite_folder(tmp_path):
+    """A CGCNN-style folder: 12 cubic perovskite CIFs and ``id_prop.csv`` (target a / 4)."""
+    import numpy as np
+    from pymatgen.core import Lattice, Structure
+
+    folder = tmp_path / "cgcnn"
+    folder.mkdir()
+    rows = []
+    for index, a in enumerate(np.linspace(3.8, 4.6, 12)):
+        structure = Structure.from_spacegroup(
+            "Pm-3m", Lattice.cubic(a), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]]
+        )
+        structure.to(filename=str(folder / f"p{index}.cif"))
+        rows.append(f"p{index},{a / 4:.4f}")
+    (folder / "id_prop.csv").write_text("\n".join(rows) + "\n")
+    return folder

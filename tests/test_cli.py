@@ -1,7 +1,6 @@
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
@@ -60,17 +59,8 @@ def test_garbled_file_is_a_clear_error(tmp_path):
     assert result.returncode == 1 and "bad.cif" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_train_predict_evaluate_from_the_command_line(tmp_path, capsys):
-    folder = tmp_path / "cgcnn"
-    folder.mkdir()
-    rows = []
-    for index, a in enumerate(np.linspace(3.8, 4.6, 12)):
-        structure = Structure.from_spacegroup(
-            "Pm-3m", Lattice.cubic(a), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]]
-        )
-        structure.to(filename=str(folder / f"p{index}.cif"))
-        rows.append(f"p{index},{a / 4:.4f}")
-    (folder / "id_prop.csv").write_text("\n".join(rows) + "\n")
+def test_train_predict_evaluate_from_the_command_line(tmp_path, capsys, perovskite_folder):
+    folder = perovskite_folder
     cache, out = tmp_path / "cache", tmp_path / "run"
     common = ["--data", str(folder), "--cache", str(cache)]
     assert (
