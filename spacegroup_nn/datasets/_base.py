@@ -43,6 +43,14 @@ def write_rejects(rejects: Sequence[tuple[str, str]], path: str | os.PathLike) -
     return path
 
 
+def _sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def config_hash(config: Mapping[str, Any]) -> str:
     """Hex sha256 of a JSON-serializable configuration (keys sorted)."""
     text = json.dumps({**config, "cache_schema": CACHE_SCHEMA}, sort_keys=True, default=str)
@@ -90,8 +98,7 @@ class CachedCrystalDataset(InMemoryDataset):
         self._log_enabled = log
         root = default_cache_dir() if root is None else Path(root)
         super().__init__(os.fspath(root), transform, pre_transform, log=log, force_reload=force_reload)
-        self.load(self.processed_paths[0])
-        meta = json.loads(Path(self.processed_paths[1]).read_text(encoding="utf-8"))
+        meta = self._load_verified()
         self.rejects: list[Reject] = [Reject(str(i), str(reason)) for i, reason in meta["rejects"]]
         self.num_rows: int = int(meta["num_rows"])
         self.num_good: int = int(meta["num_good"])
@@ -126,6 +133,7 @@ class CachedCrystalDataset(InMemoryDataset):
         self.save(data_list, tmp)
         os.replace(tmp, data_path)
         meta = {
+            "sha256": _sha256(data_path),
             "rejects": [list(r) for r in rejects],
             "num_rows": num_rows,
             "num_good": len(data_list),
@@ -134,6 +142,23 @@ class CachedCrystalDataset(InMemoryDataset):
         tmp = f"{meta_path}.tmp{os.getpid()}"
         Path(tmp).write_text(json.dumps(meta, indent=1), encoding="utf-8")
         os.replace(tmp, meta_path)
+
+    def _load_verified(self) -> dict[str, Any]:
+        """Load the processed files; rebuild them once if they are corrupt or truncated."""
+        data_path, meta_path = self.processed_paths
+        try:
+            meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
+            if meta.get("sha256") != _sha256(data_path):
+                raise ValueError("checksum mismatch")
+            self.load(data_path)
+        except Exception as error:  # any damage to the cache means: build it again
+            self._log(
+                f"{self._cache_name}: cache in {Path(data_path).parent} is damaged ({error}); rebuilding"
+            )
+            self.process()
+            meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
+            self.load(data_path)
+        return meta
 
     def build(self) -> tuple[list[Data], list[Reject], int, dict[str, Any]]:
         """``(data_list, rejects, num_rows, extra)``; ``extra`` is stored as ``self.meta``."""
