@@ -75,6 +75,8 @@ def _train(args: argparse.Namespace) -> None:
     metrics = fit(
         config, splits["train"], splits["val"], args.out, test_data=splits.get("test"), resume=args.resume
     )
+    if "best_epoch" not in metrics:  # a non-zero rank of a distributed run: rank 0 reports
+        return
     test = f", test MAE {metrics['test_mae']:.4g}" if metrics["test_mae"] is not None else ""
     print(f"best epoch {metrics['best_epoch']}: validation MAE {metrics['val_mae']:.4g}{test}")
     print(f"checkpoint and metrics in {args.out}")

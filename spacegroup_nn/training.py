@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
@@ -231,7 +234,17 @@ def _fit(
     model = build_model(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     shuffle = torch.Generator().manual_seed(config.seed)
-    loader = DataLoader(list(train_data), batch_size=config.batch_size, shuffle=True, generator=shuffle)
+    world = _Distributed()
+    if world.size > 1:
+        # every rank shuffles with the same seed and takes its share; gradients are averaged
+        sampler = DistributedSampler(list(train_data), world.size, world.rank, shuffle=True, seed=config.seed)
+        loader = DataLoader(list(train_data), batch_size=config.batch_size, sampler=sampler)
+        trained = DistributedDataParallel(model, broadcast_buffers=False)
+    else:
+        sampler = None
+        loader = DataLoader(list(train_data), batch_size=config.batch_size, shuffle=True, generator=shuffle)
+        trained = model
+    progress = progress and world.rank == 0
     steps = config.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps))
@@ -250,22 +263,27 @@ def _fit(
     start = time.perf_counter() - elapsed
     for epoch in epochs:
         model.train()
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         losses = []
         for batch in tqdm(loader, leave=False, disable=not progress, desc=f"epoch {epoch + 1}"):
             if config.augment:
                 batch = move_batch(batch, random_picks(batch, augment_rng))
             normalized = (batch.y.view(-1).float() - config.target_mean) / config.target_std
-            loss = (model(batch).view(-1).float() - normalized).abs().mean()
+            loss = (trained(batch).view(-1).float() - normalized).abs().mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
         val_mae = mean_absolute_error(model, config, val_data)
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_mae": val_mae})
+        history.append(
+            {"epoch": epoch + 1, "train_loss": world.mean(float(np.mean(losses))), "val_mae": val_mae}
+        )
         if val_mae < best:
             best = val_mae
-            save_checkpoint(model, config, out / CHECKPOINT, epoch=epoch + 1, val_mae=val_mae)
+            if world.rank == 0:
+                save_checkpoint(model, config, out / CHECKPOINT, epoch=epoch + 1, val_mae=val_mae)
         epochs.set_postfix(loss=f"{np.mean(losses):.4f}", val_mae=f"{val_mae:.4g}", best=f"{best:.4g}")
         state = {
             "version": __version__,
@@ -280,8 +298,12 @@ def _fit(
             "epoch": epoch + 1,
             "elapsed": time.perf_counter() - start,
         }
-        _atomic_save(state, out / LAST)
+        if world.rank == 0:
+            _atomic_save(state, out / LAST)
     seconds = time.perf_counter() - start
+    world.check_in_sync(model)
+    if world.rank != 0:
+        return {"rank": world.rank, "history": history}
     best_model, _ = load_checkpoint(out)
     best_epoch = min(history, key=lambda h: h["val_mae"])["epoch"]
     metrics = {
@@ -296,9 +318,40 @@ def _fit(
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "sizes": {"train": len(train_data), "val": len(val_data), "test": len(test_data or [])},
         "history": history,
+        "world_size": world.size,
     }
     (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+class _Distributed:
+    """The process group of a ``torchrun`` launch (gloo on CPU, nccl on GPU), or one process."""
+
+    def __init__(self) -> None:
+        self.size = int(os.environ.get("WORLD_SIZE", "1"))
+        if self.size > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        self.rank = dist.get_rank() if self.size > 1 else 0
+
+    def mean(self, value: float) -> float:
+        """``value`` averaged over the ranks."""
+        if self.size == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return float(tensor) / self.size
+
+    def check_in_sync(self, model: nn.Module) -> None:
+        """Raise if the ranks' parameters differ (they must, after averaged gradients, not)."""
+        if self.size == 1:
+            return
+        flat = torch.cat([p.detach().double().flatten() for p in model.parameters()])
+        low, high = flat.clone(), flat.clone()
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        if not torch.equal(low, high):
+            raise RuntimeError(f"parameters differ across ranks by {float((high - low).max()):.3g}")
+        dist.barrier()
 
 
 def _load_state(path: Path, config: TrainConfig) -> dict:
