@@ -117,7 +117,7 @@ def _parity_plot(directory: Path, test: Sequence, path: Path, name: str, unit: s
     axis.plot([low, high], [low, high], color="black", linewidth=0.8)
     axis.set_xlabel(f"DFT ({unit})")
     axis.set_ylabel(f"predicted ({unit})")
-    axis.set_title(f"{name}: {config.model}, test set")
+    axis.set_title(f"{name}: {config.model}{' (augmented)' if config.augment else ''}, test set")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
@@ -161,6 +161,11 @@ def render(results_dir: Path) -> str:
             f"`{settings['command']}`: split sizes {result['sizes']}; {settings['epochs']} epochs, "
             f"batch {settings['batch_size']}, seeds {settings['seeds']}, row limit {settings['limit']}.",
             "",
+            *(
+                ["**Preliminary:** fewer than 3 seeds; not the full benchmark.", ""]
+                if len(settings["seeds"]) < 3
+                else []
+            ),
             "| model | test MAE | seconds / epoch |",
             "|---|---|---|",
         ]
@@ -185,6 +190,11 @@ def render(results_dir: Path) -> str:
             f"{result['protocol']['seed']}): {groups}. Sizes {result['sizes']}; "
             f"{result['settings']['epochs']} epochs.",
             "",
+            *(
+                ["**Preliminary:** one seed; not the full benchmark.", ""]
+                if len(result["settings"]["seeds"]) < 3
+                else []
+            ),
             format_table(result),
             "",
             f"![zero-shot](figures/zero_shot_{name}.png)",
