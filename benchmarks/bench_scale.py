@@ -32,7 +32,9 @@ from spacegroup_nn.nn import SpaceGroupTransformer
 torch.set_num_threads(1)
 group = SpaceGroup({number})
 orbits = max(1, round({atoms} / group.order))
-crystal = from_structure(random_crystal(group, np.random.default_rng(0), num_orbits=orbits), symprec=1e-3)
+lattice, frac, numbers = random_crystal(group, np.random.default_rng(0), num_orbits=orbits)
+numbers = 1 + (numbers - 1) % 20  # more orbits than elements: reuse the first 20
+crystal = from_structure((lattice, frac, numbers), symprec=1e-3)
 model = SpaceGroupTransformer()
 model(crystal)  # tables, warm-up
 start = time.perf_counter()
