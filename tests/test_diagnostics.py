@@ -68,3 +68,30 @@ def test_random_operation_keeps_the_crystal(crystals):
         assert before.group == after.group
         np.testing.assert_allclose(before.lattice, after.lattice, atol=1e-8)
         assert before.num_atoms == after.num_atoms
+
+
+def test_symmetry_report(crystals, invariant_model, tmp_path):
+    from spacegroup_nn.diagnostics import symmetry_report
+
+    report = symmetry_report(invariant_model, crystals, num_samples=4)
+    assert max(report.errors.values()) <= 1e-8
+    assert report.layer_content["encoder"] == pytest.approx(1.0, abs=1e-10)
+    assert report.layer_content["readout"] == pytest.approx(1.0, abs=1e-10)
+    assert "invariant share of each layer's output" in repr(report)
+    report.plot(tmp_path / "report.png")
+    assert (tmp_path / "report.png").is_file()
+
+    class Unconstrained(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = nn.Linear(3, 8, dtype=torch.float64)
+
+        def forward(self, batch):
+            hidden = torch.tanh(self.first(batch.pos))
+            return torch.zeros(batch.num_graphs, dtype=hidden.dtype).index_add(
+                0, batch.batch, hidden.sum(dim=1)
+            )
+
+    torch.manual_seed(0)
+    loose = symmetry_report(Unconstrained(), crystals, num_samples=4)
+    assert loose.errors["group"] > 1e-2 and loose.layer_content["first"] < 0.99
