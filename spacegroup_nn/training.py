@@ -135,14 +135,7 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[nn.Module, TrainConfi
     path = Path(directory) / CHECKPOINT
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint (train a model with `spacegroup-nn train` first)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # any unpickling failure means a bad checkpoint
-        raise CheckpointError(f"{path}: unreadable checkpoint ({error})") from None
-    if payload.get("version") != __version__:
-        raise CheckpointError(
-            f"{path}: written by spacegroup_nn {payload.get('version')}, this is {__version__}"
-        )
+    payload = _read_checked(path)
     known = {f.name for f in fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in payload["config"].items() if k in known})
     model = build_model(config)
@@ -354,16 +347,22 @@ class _Distributed:
         dist.barrier()
 
 
+def _read_checked(path: Path) -> dict:
+    """A checkpoint file read without unpickling objects, written by this library version."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any unpickling failure means a bad file
+        raise CheckpointError(f"{path}: unreadable checkpoint ({error})") from None
+    if payload.get("version") != __version__:
+        raise CheckpointError(
+            f"{path}: written by spacegroup_nn {payload.get('version')}, this is {__version__}"
+        )
+    return payload
+
+
 def _load_state(path: Path, config: TrainConfig) -> dict:
     """The training state in ``path``, checked against this run's version and config."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # any unpickling failure means a bad file
-        raise CheckpointError(f"{path}: unreadable training state ({error})") from None
-    if state.get("version") != __version__:
-        raise CheckpointError(
-            f"{path}: written by spacegroup_nn {state.get('version')}, this is {__version__}"
-        )
+    state = _read_checked(path)
     if state["config"] != asdict(config):
         changed = sorted(k for k, v in asdict(config).items() if state["config"].get(k) != v)
         raise CheckpointError(f"{path}: cannot resume, the configuration changed ({', '.join(changed)})")
