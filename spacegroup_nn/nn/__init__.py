@@ -5,6 +5,7 @@ from .context import GroupContext, group_descriptor
 from .encoder import AtomEncoder
 from .features import Invariance, SymmetrizedFourierFeatures
 from .pairs import PeriodicPairFeatures
+from .tensor_head import SymmetricTensorHead, tensor_projector_batch
 from .transformer import PairBiasedAttention, SpaceGroupTransformer
 
 __all__ = [
@@ -15,6 +16,8 @@ __all__ = [
     "PairBiasedAttention",
     "PeriodicPairFeatures",
     "SpaceGroupTransformer",
+    "SymmetricTensorHead",
     "SymmetrizedFourierFeatures",
     "group_descriptor",
+    "tensor_projector_batch",
 ]
