@@ -53,8 +53,12 @@ METRICS = "metrics.json"
 MODELS: dict[str, Callable[[int], nn.Module]] = {
     # ours: normalizer-invariant symmetrized features, weights shared by all groups
     "transformer": lambda out: SpaceGroupTransformer(out_channels=out),
-    "cgcnn_fourier": lambda out: CrystalGraphNetwork(out_channels=out, fourier=True),
-    # baselines; CGCNN with the settings of Xie & Grossman 2018 (12 nearest neighbours)
+    # CGCNN with the settings of Xie & Grossman 2018 (12 nearest neighbours), with and without
+    # our symmetrized features as extra atom inputs
+    "cgcnn_fourier": lambda out: CrystalGraphNetwork(
+        out_channels=out, fourier=True, max_neighbors=12, smooth=False
+    ),
+    # baselines
     "cgcnn": lambda out: CrystalGraphNetwork(out_channels=out, fourier=False, max_neighbors=12, smooth=False),
     "transformer_raw": lambda out: SpaceGroupTransformer(out_channels=out, invariance="none"),
     "transformer_onehot": lambda out: SpaceGroupTransformer(
