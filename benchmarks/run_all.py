@@ -6,6 +6,7 @@ Run everything, or one dataset at a time (results of earlier runs are kept and m
     python benchmarks/run_all.py --datasets perov_5 --epochs 30
     python benchmarks/run_all.py --datasets synthetic --zero-shot-only
     python benchmarks/run_all.py --smoke                          # tiny, for the test suite
+    python benchmarks/run_all.py --replot                         # figures and page from results
 
 Data come from ``--data-dir`` (default ``$SPACEGROUP_NN_DATA`` or ``../shared/datasets``) with
 their fixed ``split.json``. Every model gets the same split, epochs, optimizer and target
@@ -28,7 +29,7 @@ import torch
 from spacegroup_nn import zero_shot
 from spacegroup_nn.training import TrainConfig, fit, load_checkpoint, predictions
 from spacegroup_nn.workflows import SYNTHETIC, load_dataset, load_splits
-from spacegroup_nn.zero_shot import format_table, plot, run_zero_shot
+from spacegroup_nn.zero_shot import format_table, group_errors, plot, run_zero_shot
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("SPACEGROUP_NN_DATA", ROOT.parent / "shared" / "datasets"))
@@ -67,13 +68,17 @@ def _epochs(name: str, args: argparse.Namespace) -> int:
     return args.epochs if args.epochs is not None else DATASETS[name][4]
 
 
-def run_dataset(name: str, args: argparse.Namespace) -> dict:
-    """Train every model with every seed on one dataset; return the summary."""
-    source, target, unit, _, _ = DATASETS[name]
+def _splits(name: str, args: argparse.Namespace) -> dict[str, list]:
+    source, target, _, _, _ = DATASETS[name]
     path = source if source == SYNTHETIC else args.data_dir / source
     split = None if source == SYNTHETIC else path / "split.json"
-    dataset = load_dataset(path, target, split=split, limit=args.limit, cache=args.cache)
-    splits = load_splits(dataset)
+    return load_splits(load_dataset(path, target, split=split, limit=args.limit, cache=args.cache))
+
+
+def run_dataset(name: str, args: argparse.Namespace) -> dict:
+    """Train every model with every seed on one dataset; return the summary."""
+    _, target, unit, _, _ = DATASETS[name]
+    splits = _splits(name, args)
     results = {
         "dataset": name,
         "target": target,
@@ -98,38 +103,47 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
             "test_mae": maes,
             "seconds_per_epoch": float(np.mean([run["seconds_per_epoch"] for run in runs])),
         }
-    best = min(results["models"], key=lambda m: results["models"][m]["test_mae_mean"])
-    _parity_plot(
-        args.out / name / best / f"seed{args.seeds[0]}",
-        splits["test"],
-        args.figures / f"parity_{name}.png",
-        name,
-        unit,
-    )
-    results["best_model"] = best
+    results["best_model"] = min(results["models"], key=lambda m: results["models"][m]["test_mae_mean"])
+    _test_plots(results, splits["test"], args)
     return results
 
 
-def _parity_plot(directory: Path, test: Sequence, path: Path, name: str, unit: str) -> None:
+def _test_plots(results: dict, test: Sequence, args: argparse.Namespace) -> None:
+    """Parity plot and test MAE per space group of the best model (first seed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    model, config = load_checkpoint(directory)
+    name, unit = results["dataset"], results["unit"]
+    model, config = load_checkpoint(args.out / name / results["best_model"] / f"seed{args.seeds[0]}")
     predicted = predictions(model, config, test).numpy()
     truth = torch.cat([crystal.y.view(-1) for crystal in test]).numpy()
+    title = f"{name}: {results['best_model']}, test set"
+    args.figures.mkdir(parents=True, exist_ok=True)
+
     figure, axis = plt.subplots(figsize=(4, 4))
     axis.scatter(truth, predicted, s=4, alpha=0.5)
     low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
     axis.plot([low, high], [low, high], color="black", linewidth=0.8)
     axis.set_xlabel(f"DFT ({unit})")
     axis.set_ylabel(f"predicted ({unit})")
-    axis.set_title(f"{name}: {config.model}{' (augmented)' if config.augment else ''}, test set")
+    axis.set_title(title)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    figure.savefig(args.figures / f"parity_{name}.png", dpi=120)
     plt.close(figure)
+
+    per_group = group_errors(test, np.abs(predicted - truth).tolist())["group"]
+    figure, axis = plt.subplots(figsize=(max(4.0, 0.22 * len(per_group) + 1.5), 3.2))
+    axis.bar(range(len(per_group)), [mae for mae, _ in per_group.values()])
+    axis.set_xticks(range(len(per_group)), [str(n) for n in per_group], rotation=90, fontsize=7)
+    axis.set_xlabel("space group")
+    axis.set_ylabel(f"test MAE ({unit})")
+    axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(args.figures / f"per_group_{name}.png", dpi=120)
+    plt.close(figure)
+    results["test_per_group"] = per_group
 
 
 def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
@@ -247,7 +261,12 @@ def render(results_dir: Path, docs_dir: Path) -> str:
         if ours and "cgcnn" in models:
             ratio = min(ours) / models["cgcnn"]["test_mae_mean"]
             lines += ["", f"Target, our best <= 0.8 x CGCNN's test MAE: {_verdict(ratio, 0.8)}."]
-        lines += ["", f"![parity](figures/parity_{result['dataset']}.png)", ""]
+        lines += [
+            "",
+            f"![parity](figures/parity_{result['dataset']}.png) "
+            f"![test MAE per space group](figures/per_group_{result['dataset']}.png)",
+            "",
+        ]
     zero_shot_files = sorted(results_dir.glob("zero_shot_*.json"))
     if zero_shot_files:
         protocol = zero_shot.__doc__.split("Protocol", 1)[1].split("\n", 1)[1].strip()
@@ -296,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--smoke", action="store_true", help="tiny subset, 1 epoch, 1 seed, 2 models")
     parser.add_argument("--progress", action="store_true", help="show progress bars")
+    parser.add_argument("--replot", action="store_true", help="only redraw figures and the page from results")
     args = parser.parse_args(argv)
     if args.smoke:
         args.limit, args.epochs, args.seeds = 40, 1, "0"
@@ -312,7 +332,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings["command"] = " ".join(
         ["python benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])]
     )
-    for name in args.datasets:
+    for name in args.datasets if args.replot else ():
+        path = args.out / f"property_{name}.json"
+        if path.is_file():
+            result = json.loads(path.read_text())
+            _test_plots(result, _splits(name, args)["test"], args)
+            path.write_text(json.dumps(result, indent=2) + "\n")
+    for name in args.datasets if not args.replot else ():
         start, cpu = time.perf_counter(), time.process_time()
         if not args.zero_shot_only:
             result = run_dataset(name, args)

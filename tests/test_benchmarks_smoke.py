@@ -67,3 +67,9 @@ def test_run_all_smoke(tmp_path, datasets_dir):
     text = docs.read_text()
     assert "## carbon_24" in text and "## Zero-shot: carbon_24" in text
     assert (tmp_path / "figures" / "parity_carbon_24.png").is_file()
+    assert (tmp_path / "figures" / "per_group_carbon_24.png").is_file()
+    (tmp_path / "figures" / "per_group_carbon_24.png").unlink()
+    options = ["--datasets", "carbon_24", "--out", str(tmp_path / "out"), "--docs", str(docs)]
+    options += ["--cache", str(tmp_path / "cache"), "--data-dir", str(datasets_dir)]
+    module.main(["--smoke", "--replot", *options])
+    assert (tmp_path / "figures" / "per_group_carbon_24.png").is_file()
