@@ -1,7 +1,8 @@
-"""Crystals as PyG data: standardized conversion, exact periodic graphs, other descriptions."""
+"""Crystals and molecules as PyG data: standardized conversion, exact periodic graphs, other descriptions."""
 
 from .crystal import data_to_structure, from_standard_crystal, from_structure
 from .graph import RadiusGraphPBC, edge_vectors, radius_graph_pbc
+from .molecule import from_molecule, molecule_frame
 from .variants import DESCRIPTION_CHANGES, RIGID_MOTIONS, Variant, random_rotation, variant
 
 __all__ = [
@@ -11,8 +12,10 @@ __all__ = [
     "Variant",
     "data_to_structure",
     "edge_vectors",
+    "from_molecule",
     "from_standard_crystal",
     "from_structure",
+    "molecule_frame",
     "radius_graph_pbc",
     "random_rotation",
     "variant",

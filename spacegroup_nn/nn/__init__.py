@@ -4,7 +4,14 @@ from .cgcnn import CrystalGraphNetwork
 from .context import GroupContext, group_descriptor
 from .encoder import AtomEncoder
 from .features import Invariance, SymmetrizedFourierFeatures
+from .harmonic_features import (
+    SymmetrizedHarmonicFeatures,
+    point_group_code,
+    point_group_from_code,
+    spherical_harmonics,
+)
 from .pairs import PeriodicPairFeatures
+from .point_group_network import PointGroupNetwork
 from .tensor_head import SymmetricTensorHead, tensor_projector_batch
 from .transformer import PairBiasedAttention, SpaceGroupTransformer
 
@@ -15,9 +22,14 @@ __all__ = [
     "Invariance",
     "PairBiasedAttention",
     "PeriodicPairFeatures",
+    "PointGroupNetwork",
     "SpaceGroupTransformer",
     "SymmetricTensorHead",
     "SymmetrizedFourierFeatures",
+    "SymmetrizedHarmonicFeatures",
     "group_descriptor",
+    "point_group_code",
+    "point_group_from_code",
+    "spherical_harmonics",
     "tensor_projector_batch",
 ]
