@@ -181,9 +181,16 @@ class SymmetrizedHarmonicFeatures(nn.Module):
         self.out_channels = self.num_radial * self.num_harmonics
         widths = torch.logspace(math.log10(min_width), math.log10(max_width), num_radial, dtype=torch.float64)
         self.register_buffer("widths", widths, persistent=False)
-        empty = torch.zeros(0, self.num_harmonics, self.num_harmonics, dtype=torch.float64)
+        # the projector is block-diagonal in l: its blocks, flattened and concatenated per group
+        self.block_sizes = [(2 * l + 1) ** 2 for l in range(self.l_max + 1)]
+        empty = torch.zeros(0, sum(self.block_sizes), dtype=torch.float64)
         self.register_buffer("projectors", empty, persistent=False)
         self._rows: dict[int, int] = {}
+
+    def _blocks(self, group: PointGroup) -> Tensor:
+        """The diagonal blocks of :meth:`projector`, flattened and concatenated."""
+        blocks = invariant_harmonics(group, self.l_max)
+        return torch.from_numpy(np.concatenate([(basis @ basis.T).ravel() for basis in blocks.values()]))
 
     def projector(self, group: PointGroup) -> np.ndarray:
         """The ``(L, L)`` block-diagonal projector :math:`P_G` on the harmonics, ``L = (l_max+1)^2``."""
@@ -198,7 +205,7 @@ class SymmetrizedHarmonicFeatures(nn.Module):
         unique, inverse = torch.unique(codes, return_inverse=True)
         fresh = [code for code in unique.tolist() if code not in self._rows]
         if fresh:
-            table = [torch.from_numpy(self.projector(point_group_from_code(c, self.l_max))) for c in fresh]
+            table = [self._blocks(point_group_from_code(code, self.l_max)) for code in fresh]
             self._rows.update({code: len(self._rows) + i for i, code in enumerate(fresh)})
             self.projectors = torch.cat([self.projectors, torch.stack(table).to(self.projectors.device)])
         rows = torch.tensor([self._rows[code] for code in unique.tolist()], device=codes.device)
@@ -213,8 +220,14 @@ class SymmetrizedHarmonicFeatures(nn.Module):
         values = spherical_harmonics(self.l_max, scaled, normalize=False)  # (N, K, L)
         if self.symmetrize:
             rows = self._rows_of(point_group.view(-1).long())
-            projector = self.projectors.to(pos.dtype)[rows[batch]]  # (N, L, L)
-            values = values @ projector.transpose(1, 2)
+            blocks = self.projectors.to(pos.dtype)[rows[batch]].split(self.block_sizes, dim=1)
+            values = torch.cat(
+                [
+                    values[..., l * l : (l + 1) ** 2] @ block.view(-1, 2 * l + 1, 2 * l + 1).transpose(1, 2)
+                    for l, block in enumerate(blocks)
+                ],
+                dim=-1,
+            )
         return (values * torch.exp(exponent).unsqueeze(-1)).reshape(pos.shape[0], self.out_channels)
 
     def __repr__(self) -> str:
