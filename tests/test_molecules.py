@@ -9,13 +9,13 @@ import pytest
 import torch
 from ase import Atoms
 from ase.collections import g2
-from pymatgen.core import Molecule
+from pymatgen.core import Element, Molecule
 from scipy.spatial.transform import Rotation
 from torch import Tensor
 from torch_geometric.data import Batch
 
 from spacegroup_nn import PointGroup, SpaceGroup, tensor_projector
-from spacegroup_nn.data import from_molecule
+from spacegroup_nn.data import from_molecule, molecule_frame
 from spacegroup_nn.errors import (
     EmptyStructureError,
     InvalidGroupError,
@@ -259,9 +259,38 @@ def test_from_molecule_canonical_frame():
             moved = pos @ rotation.T
             assert np.abs(moved[:, None] - pos[None]).sum(-1).min(1).max() < 0.3
         assert data.point_group.tolist() == [point_group_code(data.symbol)]
+        frame = data.frame[0].numpy()
+        np.testing.assert_allclose(frame @ frame.T, np.eye(3), atol=1e-12)
+        assert np.linalg.det(frame) > 0
     assert from_molecule(g2["CO2"]).symbol == "D*h"
     molecule = Molecule(["O", "H", "H"], [[0, 0, 0], [0.76, 0.59, 0], [-0.76, 0.59, 0]])
     assert from_molecule(molecule, name="water").name == "water"
+
+
+def _masses(atoms: Atoms) -> Tensor:
+    """pymatgen's atomic masses (those of the centre of mass in from_molecule)."""
+    masses = [float(Element(symbol).atomic_mass) for symbol in atoms.get_chemical_symbols()]
+    return torch.tensor(masses, dtype=torch.float64)
+
+
+def test_from_molecule_fixes_free_rotations_by_inertia():
+    """C1 (no symmetry): the mass-weighted spread is diagonal, largest along x; Cs: in-plane axes."""
+    for name, symbol in (("CH3CH2OH", "Cs"), ("CH3CH2NH2", "Cs")):
+        data = from_molecule(g2[name], dtype=torch.float64)
+        assert data.symbol == symbol
+        masses = _masses(g2[name])
+        spread = torch.einsum("n,ni,nj->ij", masses, data.pos, data.pos)
+        assert abs(spread[0, 1]) < 1e-8 and spread[0, 0] >= spread[1, 1]
+    atoms = Atoms(
+        "CHFClBr", [(0, 0, 0), (0.6, 0.7, 0.8), (-1.3, 0.1, 0.2), (0.3, -1.7, 0.1), (0.2, 0.3, -1.9)]
+    )
+    group, center, frame = molecule_frame(atoms)
+    data = from_molecule(atoms, dtype=torch.float64)
+    assert group.symbol == data.symbol == "C1" and np.allclose(frame, data.frame[0].numpy())
+    assert np.allclose(center, data.center[0].numpy())
+    spread = torch.einsum("n,ni,nj->ij", _masses(atoms), data.pos, data.pos)
+    off_diagonal = spread - torch.diag(torch.diagonal(spread))
+    assert off_diagonal.abs().max() < 1e-8 and spread[0, 0] >= spread[1, 1] >= spread[2, 2]
 
 
 def test_from_molecule_typed_errors():

@@ -50,6 +50,20 @@ def _residual_rotation(group: PointGroup, coords: np.ndarray, masses: np.ndarray
     return np.eye(3)
 
 
+def _placement(
+    molecule: Any, l_max: int, min_distance: float, kwargs: dict[str, Any]
+) -> tuple[Any, PointGroup, np.ndarray, np.ndarray]:
+    """The validated pymatgen molecule, its group, centre of mass and frame (see :func:`molecule_frame`)."""
+    pymatgen_molecule = _as_molecule(molecule, min_distance)
+    group = PointGroup.from_molecule(pymatgen_molecule, l_max=l_max, min_distance=min_distance, **kwargs)
+    center = np.asarray(pymatgen_molecule.center_of_mass, dtype=np.float64)
+    coords = (np.asarray(pymatgen_molecule.cart_coords) - center) @ group.canonical_frame.T
+    masses = np.array([site.specie.atomic_mass for site in pymatgen_molecule], dtype=np.float64)
+    canonical = PointGroup.from_symbol(group.symbol, l_max=l_max)
+    frame = _residual_rotation(canonical, coords, masses) @ group.canonical_frame
+    return pymatgen_molecule, group, center, frame
+
+
 def molecule_frame(
     molecule: Any, *, l_max: int = DEFAULT_L_MAX, min_distance: float = 0.5, **kwargs: Any
 ) -> tuple[PointGroup, np.ndarray, np.ndarray]:
@@ -76,13 +90,7 @@ def molecule_frame(
         canonical frame of ``group.symbol``, with the rotations that commute with the group
         spent on putting the inertia axes along x, y, z (see :func:`from_molecule`).
     """
-    pymatgen_molecule = _as_molecule(molecule, min_distance)
-    group = PointGroup.from_molecule(pymatgen_molecule, l_max=l_max, min_distance=min_distance, **kwargs)
-    center = np.asarray(pymatgen_molecule.center_of_mass, dtype=np.float64)
-    coords = (np.asarray(pymatgen_molecule.cart_coords) - center) @ group.canonical_frame.T
-    masses = np.array([site.specie.atomic_mass for site in pymatgen_molecule], dtype=np.float64)
-    canonical = PointGroup.from_symbol(group.symbol, l_max=l_max)
-    frame = _residual_rotation(canonical, coords, masses) @ group.canonical_frame
+    _, group, center, frame = _placement(molecule, l_max, min_distance, kwargs)
     return group, center, frame
 
 
@@ -140,8 +148,7 @@ def from_molecule(
     SymmetryDetectionError, InfinitePointGroupError
         See :meth:`PointGroup.from_molecule`.
     """
-    pymatgen_molecule = _as_molecule(molecule, min_distance)
-    group, center, frame = molecule_frame(pymatgen_molecule, l_max=l_max, min_distance=min_distance, **kwargs)
+    pymatgen_molecule, group, center, frame = _placement(molecule, l_max, min_distance, kwargs)
     pos = (np.asarray(pymatgen_molecule.cart_coords) - center) @ frame.T
     data = Data(
         z=torch.tensor(pymatgen_molecule.atomic_numbers, dtype=torch.long),

@@ -188,17 +188,9 @@ class SymmetrizedHarmonicFeatures(nn.Module):
         self._rows: dict[int, int] = {}
 
     def _blocks(self, group: PointGroup) -> Tensor:
-        """The diagonal blocks of :meth:`projector`, flattened and concatenated."""
+        """The diagonal blocks ``B_l B_l^T`` of the projector :math:`P_G`, flattened and concatenated."""
         blocks = invariant_harmonics(group, self.l_max)
         return torch.from_numpy(np.concatenate([(basis @ basis.T).ravel() for basis in blocks.values()]))
-
-    def projector(self, group: PointGroup) -> np.ndarray:
-        """The ``(L, L)`` block-diagonal projector :math:`P_G` on the harmonics, ``L = (l_max+1)^2``."""
-        blocks = invariant_harmonics(group, self.l_max)
-        out = np.zeros((self.num_harmonics, self.num_harmonics))
-        for l, basis in blocks.items():
-            out[l * l : (l + 1) ** 2, l * l : (l + 1) ** 2] = basis @ basis.T
-        return out
 
     def _rows_of(self, codes: Tensor) -> Tensor:
         """Row of the projector table of every code, building missing rows (once per group)."""

@@ -13,24 +13,9 @@ from .encoder import MAX_ATOMIC_NUMBER
 from .harmonic_features import SymmetrizedHarmonicFeatures, point_group_from_code
 from .pairs import GaussianExpansion
 from .tensor_head import SymmetricTensorHead, tensor_projector_batch
-from .transformer import PairBiasedAttention
+from .transformer import _Block  # attention + MLP block with pair bias, as in SpaceGroupTransformer
 
 __all__ = ["PointGroupNetwork"]
-
-
-class _Block(nn.Module):
-    def __init__(self, channels: int, heads: int) -> None:
-        super().__init__()
-        self.norm_attention = nn.LayerNorm(channels)
-        self.attention = PairBiasedAttention(channels, heads)
-        self.norm_mlp = nn.LayerNorm(channels)
-        self.mlp = nn.Sequential(
-            nn.Linear(channels, 2 * channels), nn.SiLU(), nn.Linear(2 * channels, channels)
-        )
-
-    def forward(self, x: Tensor, bias: Tensor, mask: Tensor) -> Tensor:
-        x = x + self.attention(self.norm_attention(x), bias, mask)
-        return x + self.mlp(self.norm_mlp(x))
 
 
 class PointGroupNetwork(nn.Module):
