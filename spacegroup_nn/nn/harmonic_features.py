@@ -98,18 +98,25 @@ def spherical_harmonics(l_max: int, vectors: Tensor, normalize: bool = True) -> 
 
     The convention of :func:`spacegroup_nn.solvers.harmonics.real_spherical_harmonics`
     (``m = -l..l``, orthonormal, no Condon-Shortley phase), all degrees concatenated: index
-    ``l**2 + l + m``.
+    ``l**2 + l + m``. The same recurrence in ``z`` as the numpy version, on homogeneous
+    polynomials.
 
-    Args:
-        l_max (int): Highest degree.
-        vectors (Tensor): Cartesian vectors :math:`(..., 3)`.
-        normalize (bool): ``True``: :math:`Y_{lm}(\hat{\mathbf{x}})` (vectors must be
-            non-zero); ``False``: the solid harmonics :math:`|\mathbf{x}|^l Y_{lm}(\hat{\mathbf{x}})`,
-            homogeneous polynomials, smooth at the origin. (default: :obj:`True`)
+    Parameters
+    ----------
+    l_max : int
+        Highest degree.
+    vectors : Tensor
+        ``(..., 3)`` Cartesian vectors, float32 or float64.
+    normalize : bool
+        ``True``: :math:`Y_{lm}(\hat{\mathbf{x}})` (vectors must be non-zero); ``False``: the
+        solid harmonics :math:`|\mathbf{x}|^l Y_{lm}(\hat{\mathbf{x}})`, homogeneous
+        polynomials, smooth at the origin.
 
-    Returns:
-        Tensor :math:`(..., (l_{max} + 1)^2)`, the dtype and device of ``vectors``,
-        differentiable with respect to them.
+    Returns
+    -------
+    Tensor
+        ``(..., (l_max + 1) ** 2)``, the dtype and device of ``vectors``, differentiable with
+        respect to them.
     """
     if normalize:
         vectors = vectors / torch.linalg.vector_norm(vectors, dim=-1, keepdim=True)
