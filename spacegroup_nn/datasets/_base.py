@@ -1,4 +1,4 @@
-"""Machinery shared by the in-memory crystal datasets: cache files, rejects, summary, splits."""
+"""Machinery shared by the crystal datasets: cache keys, atomic checksummed files, rejects, splits."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ import json
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.data import Data, Dataset, InMemoryDataset
 
 from .errors import DatasetError
 from .readers import InvalidTarget, Reject
 from .splits import check_split, load_split
 
-__all__ = ["CachedCrystalDataset", "default_cache_dir", "write_rejects"]
+__all__ = ["CachedCrystalDataset", "DatasetReports", "default_cache_dir", "write_rejects"]
 
 # Bump when the content of processed files changes for the same configuration.
 CACHE_SCHEMA = 1
@@ -51,120 +51,72 @@ def _sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    The rename is atomic on one file system, so a reader (or a second builder of the same
+    cache entry) sees either the old file or the complete new one, never a partial file.
+    """
+    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json_atomic(path: str | os.PathLike, content: Any) -> None:
+    """Write ``content`` as JSON to ``path`` with :func:`atomic_write`."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(content, indent=1), encoding="utf-8"))
+
+
+def save_checksummed(data_list: Sequence[Data], path: str | os.PathLike) -> str:
+    """Collate ``data_list`` and save it atomically (``InMemoryDataset.save``); its sha256.
+
+    The checksum is taken of the temporary file before the rename, so it is the checksum of
+    the bytes this call wrote.
+    """
+    digest: list[str] = []
+
+    def write(tmp: str) -> None:
+        InMemoryDataset.save(data_list, tmp)
+        digest.append(_sha256(tmp))
+
+    atomic_write(path, write)
+    return digest[0]
+
+
+def check_checksum(path: str | os.PathLike, expected: str | None) -> None:
+    """Raise ``ValueError`` unless the sha256 of ``path`` is ``expected`` (``OSError`` if missing)."""
+    if expected is None or _sha256(path) != expected:
+        raise ValueError(f"checksum mismatch of {Path(path).name}")
+
+
 def config_hash(config: Mapping[str, Any]) -> str:
     """Hex sha256 of a JSON-serializable configuration (keys sorted)."""
     text = json.dumps({**config, "cache_schema": CACHE_SCHEMA}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class CachedCrystalDataset(InMemoryDataset):
-    """Base class: an ``InMemoryDataset`` cached under a configuration hash, with rejects.
+class DatasetReports:
+    """Reports and splits shared by :class:`CachedCrystalDataset` and the sharded dataset.
 
-    Subclasses set ``self._cache_name`` and ``self._cache_key`` before calling
-    ``super().__init__`` and implement :meth:`build`. Processed files are
-    ``root/processed/<name>-<key>.pt`` (the collated data) and ``<name>-<key>.json`` (rejects
-    and counts); a configuration change gives a new key, hence a new file.
-
-    Attributes
-    ----------
-    rejects : list[Reject]
-        ``(id, reason)`` of every input row that was excluded, in input order.
-    num_rows : int
-        Number of input rows: ``num_good + len(rejects)``.
-    num_good : int
-        Number of crystals kept (the length of the full dataset).
-    from_cache : bool
-        ``True`` when this instance loaded processed files instead of building them.
-    splits : dict[str, CachedCrystalDataset]
-        The subsets of the ``split`` given at construction (empty without one).
-    split_missing : dict[str, list[Reject]]
-        Ids of the last :meth:`subsets` call that are not in the dataset, with the reason
-        (the row's reject reason, or ``"not in the source"``), per split name.
+    The class using it is a PyG ``Dataset`` that sets ``rejects``, ``num_rows``,
+    ``num_good``, ``_cache_name`` and ``_log_enabled`` and implements :meth:`_stored_ids`.
     """
 
+    rejects: list[Reject]
+    num_rows: int
+    num_good: int
+    splits: dict[str, Dataset]
+    split_missing: dict[str, list[Reject]]
     _cache_name: str
-    _cache_key: str
+    _log_enabled: bool
 
-    def __init__(
-        self,
-        root: str | os.PathLike | None,
-        *,
-        transform: Any = None,
-        pre_transform: Any = None,
-        log: bool = True,
-        force_reload: bool = False,
-    ) -> None:
-        self.from_cache = True
-        self._log_enabled = log
-        root = default_cache_dir() if root is None else Path(root)
-        super().__init__(os.fspath(root), transform, pre_transform, log=log, force_reload=force_reload)
-        meta = self._load_verified()
-        self.rejects: list[Reject] = [Reject(str(i), str(reason)) for i, reason in meta["rejects"]]
-        self.num_rows: int = int(meta["num_rows"])
-        self.num_good: int = int(meta["num_good"])
-        self.meta: dict[str, Any] = meta.get("extra", {})
-        self.splits: dict[str, CachedCrystalDataset] = {}
-        self.split_missing: dict[str, list[Reject]] = {}
-        self._log(f"{self._cache_name}: {self.summary()}" + (" (cached)" if self.from_cache else ""))
-
-    # -- PyG hooks ---------------------------------------------------------------------------
-
-    @property
-    def raw_file_names(self) -> list[str]:
-        return []
-
-    @property
-    def processed_file_names(self) -> list[str]:
-        stem = f"{self._cache_name}-{self._cache_key[:20]}"
-        return [f"{stem}.pt", f"{stem}.json"]
-
-    def process(self) -> None:
-        self.from_cache = False
-        data_list, rejects, num_rows, extra = self.build()
-        if len(data_list) + len(rejects) != num_rows:
-            raise RuntimeError(
-                f"internal error: {len(data_list)} good + {len(rejects)} rejected != {num_rows} rows"
-            )
-        if not data_list:
-            preview = "; ".join(f"{i}: {reason}" for i, reason in rejects[:3])
-            raise DatasetError(f"{self._cache_name}: all {num_rows} rows were rejected ({preview} ...)")
-        data_path, meta_path = self.processed_paths
-        tmp = f"{data_path}.tmp{os.getpid()}"
-        self.save(data_list, tmp)
-        os.replace(tmp, data_path)
-        meta = {
-            "sha256": _sha256(data_path),
-            "rejects": [list(r) for r in rejects],
-            "num_rows": num_rows,
-            "num_good": len(data_list),
-            "extra": extra,
-        }
-        tmp = f"{meta_path}.tmp{os.getpid()}"
-        Path(tmp).write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        os.replace(tmp, meta_path)
-
-    def _load_verified(self) -> dict[str, Any]:
-        """Load the processed files; rebuild them once if they are corrupt or truncated."""
-        data_path, meta_path = self.processed_paths
-        try:
-            meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
-            if meta.get("sha256") != _sha256(data_path):
-                raise ValueError("checksum mismatch")
-            self.load(data_path)
-        except Exception as error:  # any damage to the cache means: build it again
-            self._log(
-                f"{self._cache_name}: cache in {Path(data_path).parent} is damaged ({error}); rebuilding"
-            )
-            self.process()
-            meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
-            self.load(data_path)
-        return meta
-
-    def build(self) -> tuple[list[Data], list[Reject], int, dict[str, Any]]:
-        """``(data_list, rejects, num_rows, extra)``; ``extra`` is stored as ``self.meta``."""
+    def _stored_ids(self) -> Sequence[str]:
+        """Ids of every crystal of the full dataset, in order."""
         raise NotImplementedError
-
-    # -- Reports -----------------------------------------------------------------------------
 
     def summary(self) -> str:
         """``"N good + M rejected = T rows"`` of the full dataset."""
@@ -177,13 +129,12 @@ class CachedCrystalDataset(InMemoryDataset):
     @property
     def ids(self) -> list[str]:
         """Ids of the crystals of this (sub)set, in order."""
-        stored = self._data.id
-        stored = [stored] if isinstance(stored, str) else list(stored)
-        return [stored[i] for i in self.indices()]
+        stored = self._stored_ids()
+        return [stored[i] for i in self.indices()]  # type: ignore[attr-defined]
 
     # -- Splits ------------------------------------------------------------------------------
 
-    def subsets(self, split: SplitLike | None = None) -> dict[str, CachedCrystalDataset]:
+    def subsets(self, split: SplitLike | None = None) -> dict[str, Dataset]:
         """The subsets of a split, ``{name: dataset}``, each in the split's id order.
 
         Parameters
@@ -194,7 +145,7 @@ class CachedCrystalDataset(InMemoryDataset):
 
         Returns
         -------
-        dict[str, CachedCrystalDataset]
+        dict[str, Dataset]
             Views made with ``index_select`` (no copy of the data).
 
         Notes
@@ -212,7 +163,7 @@ class CachedCrystalDataset(InMemoryDataset):
         reasons = {}
         for item, reason in self.rejects:
             reasons.setdefault(item, reason)
-        result: dict[str, CachedCrystalDataset] = {}
+        result: dict[str, Dataset] = {}
         missing: dict[str, list[Reject]] = {}
         used = 0
         for name, ids in split.items():
@@ -244,7 +195,113 @@ class CachedCrystalDataset(InMemoryDataset):
             print(message, file=sys.stderr)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({len(self)})"
+        return f"{type(self).__name__}({len(self)})"  # type: ignore[arg-type]
+
+
+class CachedCrystalDataset(DatasetReports, InMemoryDataset):
+    """Base class: an ``InMemoryDataset`` cached under a configuration hash, with rejects.
+
+    Subclasses set ``self._cache_name`` and ``self._cache_key`` before calling
+    ``super().__init__`` and implement :meth:`build`. Processed files are
+    ``root/processed/<name>-<key>.pt`` (the collated data) and ``<name>-<key>.json`` (rejects
+    and counts); a configuration change gives a new key, hence a new file.
+
+    Attributes
+    ----------
+    rejects : list[Reject]
+        ``(id, reason)`` of every input row that was excluded, in input order.
+    num_rows : int
+        Number of input rows: ``num_good + len(rejects)``.
+    num_good : int
+        Number of crystals kept (the length of the full dataset).
+    from_cache : bool
+        ``True`` when this instance loaded processed files instead of building them.
+    splits : dict[str, Dataset]
+        The subsets of the ``split`` given at construction (empty without one).
+    split_missing : dict[str, list[Reject]]
+        Ids of the last :meth:`subsets` call that are not in the dataset, with the reason
+        (the row's reject reason, or ``"not in the source"``), per split name.
+    """
+
+    _cache_name: str
+    _cache_key: str
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None,
+        *,
+        transform: Any = None,
+        pre_transform: Any = None,
+        log: bool = True,
+        force_reload: bool = False,
+    ) -> None:
+        self.from_cache = True
+        self._log_enabled = log
+        root = default_cache_dir() if root is None else Path(root)
+        super().__init__(os.fspath(root), transform, pre_transform, log=log, force_reload=force_reload)
+        meta = self._load_verified()
+        self.rejects: list[Reject] = [Reject(str(i), str(reason)) for i, reason in meta["rejects"]]
+        self.num_rows: int = int(meta["num_rows"])
+        self.num_good: int = int(meta["num_good"])
+        self.meta: dict[str, Any] = meta.get("extra", {})
+        self.splits: dict[str, Dataset] = {}
+        self.split_missing: dict[str, list[Reject]] = {}
+        self._log(f"{self._cache_name}: {self.summary()}" + (" (cached)" if self.from_cache else ""))
+
+    # -- PyG hooks ---------------------------------------------------------------------------
+
+    @property
+    def raw_file_names(self) -> list[str]:
+        return []
+
+    @property
+    def processed_file_names(self) -> list[str]:
+        stem = f"{self._cache_name}-{self._cache_key[:20]}"
+        return [f"{stem}.pt", f"{stem}.json"]
+
+    def process(self) -> None:
+        self.from_cache = False
+        data_list, rejects, num_rows, extra = self.build()
+        if len(data_list) + len(rejects) != num_rows:
+            raise RuntimeError(
+                f"internal error: {len(data_list)} good + {len(rejects)} rejected != {num_rows} rows"
+            )
+        if not data_list:
+            preview = "; ".join(f"{i}: {reason}" for i, reason in rejects[:3])
+            raise DatasetError(f"{self._cache_name}: all {num_rows} rows were rejected ({preview} ...)")
+        data_path, meta_path = self.processed_paths
+        meta = {
+            "sha256": save_checksummed(data_list, data_path),
+            "rejects": [list(r) for r in rejects],
+            "num_rows": num_rows,
+            "num_good": len(data_list),
+            "extra": extra,
+        }
+        write_json_atomic(meta_path, meta)
+
+    def _load_verified(self) -> dict[str, Any]:
+        """Load the processed files; rebuild them once if they are corrupt or truncated."""
+        data_path, meta_path = self.processed_paths
+        try:
+            meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
+            check_checksum(data_path, meta.get("sha256"))
+            self.load(data_path)
+        except Exception as error:  # any damage to the cache means: build it again
+            self._log(
+                f"{self._cache_name}: cache in {Path(data_path).parent} is damaged ({error}); rebuilding"
+            )
+            self.process()
+            meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
+            self.load(data_path)
+        return meta
+
+    def build(self) -> tuple[list[Data], list[Reject], int, dict[str, Any]]:
+        """``(data_list, rejects, num_rows, extra)``; ``extra`` is stored as ``self.meta``."""
+        raise NotImplementedError
+
+    def _stored_ids(self) -> Sequence[str]:
+        stored = self._data.id
+        return [stored] if isinstance(stored, str) else list(stored)
 
 
 def target_array(targets: Mapping[str, Any], name: str) -> np.ndarray | str:

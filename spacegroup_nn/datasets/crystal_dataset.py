@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -30,7 +30,97 @@ __all__ = ["DEFAULT_SYMPREC", "CrystalDataset"]
 DEFAULT_SYMPREC = 0.1
 
 
-class CrystalDataset(CachedCrystalDataset):
+class _CrystalSource:
+    """Options, cache configuration and reader of a dataset read from a source (shared)."""
+
+    source: Path
+    target: str
+    format: str
+    _reader: RecordReader | None
+    _cache_name: str
+
+    def _configure(
+        self,
+        source: str | os.PathLike,
+        target: str,
+        symprec: float,
+        format: str | None,
+        limit: int | None,
+        angle_tolerance: float,
+        min_distance: float,
+        dtype: torch.dtype,
+        content_hash: bool,
+        num_workers: int,
+        progress: bool | None,
+        pre_transform: Callable[[Data], Data] | None,
+        reader_kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Check and store the options; the configuration of the cache key (without ``kind``)."""
+        import pymatgen.core
+        import spglib
+
+        from .. import __version__
+
+        if not (symprec > 0):
+            raise DatasetError(f"symprec must be positive, got {symprec}")
+        if limit is not None and limit < 0:
+            raise DatasetError(f"limit must be non-negative, got {limit}")
+        self.source = Path(source).resolve()
+        self.target = target
+        self.format = format or detect_format(self.source)
+        self.symprec = float(symprec)
+        self.angle_tolerance = float(angle_tolerance)
+        self.min_distance = float(min_distance)
+        self.limit = limit
+        self.dtype = dtype
+        self.num_workers = num_workers
+        self.progress = progress
+        self.reader_kwargs = dict(reader_kwargs)
+        self._reader = None
+        self._cache_name = _safe_name(f"{self.source.stem}-{target}")
+        return {
+            "version": __version__,
+            "spglib": spglib.__version__,
+            "pymatgen": getattr(pymatgen.core, "__version__", "?"),
+            "source": str(self.source),
+            "files": _fingerprint(self.source, self.format, content_hash),
+            "format": self.format,
+            "reader_kwargs": sorted(self.reader_kwargs.items()),
+            "target": target,
+            "symprec": self.symprec,
+            "angle_tolerance": self.angle_tolerance,
+            "min_distance": self.min_distance,
+            "dtype": str(dtype),
+            "limit": limit,
+            "pre_transform": repr(pre_transform),
+        }
+
+    @property
+    def reader(self) -> RecordReader:
+        """The :class:`RecordReader` of the source (made on first use)."""
+        if self._reader is None:
+            self._reader = read_records(self.source, self.format, limit=self.limit, **self.reader_kwargs)
+        return self._reader
+
+    @property
+    def _options(self) -> tuple:
+        """Options of :func:`_standardize_row`."""
+        return (self.target, self.symprec, self.angle_tolerance, self.min_distance)
+
+    def _check_target(self, rows: Sequence[_Row]) -> None:
+        """Raise :class:`DatasetError` if no row of the source has the target.
+
+        ``rows`` are the first rows (or all): only when none of them has the target is the
+        whole source scanned.
+        """
+        if not rows or any(self.target in row.targets for row in rows):
+            return
+        names = self.reader.target_names
+        if self.target not in names:
+            raise DatasetError(f"{self.source}: no target {self.target!r}; available: {list(names)}")
+
+
+class CrystalDataset(_CrystalSource, CachedCrystalDataset):
     r"""A crystal dataset read from a file or folder, standardized and cached.
 
     Every row is parsed with pymatgen, standardized to the canonical setting of its detected
@@ -139,95 +229,75 @@ class CrystalDataset(CachedCrystalDataset):
         force_reload: bool = False,
         **reader_kwargs: Any,
     ) -> None:
-        import pymatgen.core
-        import spglib
-
-        from .. import __version__
-
-        if not (symprec > 0):
-            raise DatasetError(f"symprec must be positive, got {symprec}")
-        if limit is not None and limit < 0:
-            raise DatasetError(f"limit must be non-negative, got {limit}")
-        self.source = Path(source).resolve()
-        self.target = target
-        self.format = format or detect_format(self.source)
-        self.symprec = float(symprec)
-        self.angle_tolerance = float(angle_tolerance)
-        self.min_distance = float(min_distance)
-        self.limit = limit
-        self.dtype = dtype
-        self.num_workers = num_workers
-        self.progress = progress
-        self.reader_kwargs = dict(reader_kwargs)
-        self._reader: RecordReader | None = None
-        config = {
-            "kind": "CrystalDataset",
-            "version": __version__,
-            "spglib": spglib.__version__,
-            "pymatgen": getattr(pymatgen.core, "__version__", "?"),
-            "source": str(self.source),
-            "files": _fingerprint(self.source, self.format, content_hash),
-            "format": self.format,
-            "reader_kwargs": sorted(self.reader_kwargs.items()),
-            "target": target,
-            "symprec": self.symprec,
-            "angle_tolerance": self.angle_tolerance,
-            "min_distance": self.min_distance,
-            "dtype": str(dtype),
-            "limit": limit,
-            "pre_transform": repr(pre_transform),
-        }
-        self._cache_name = _safe_name(f"{self.source.stem}-{target}")
+        config = self._configure(
+            source,
+            target,
+            symprec,
+            format,
+            limit,
+            angle_tolerance,
+            min_distance,
+            dtype,
+            content_hash,
+            num_workers,
+            progress,
+            pre_transform,
+            reader_kwargs,
+        )
+        config["kind"] = "CrystalDataset"
         self._cache_key = config_hash(config)
         super().__init__(
             root, transform=transform, pre_transform=pre_transform, log=log, force_reload=force_reload
         )
         self._set_split(split)
 
-    @property
-    def reader(self) -> RecordReader:
-        """The :class:`RecordReader` of the source (read on first use)."""
-        if self._reader is None:
-            self._reader = read_records(self.source, self.format, limit=self.limit, **self.reader_kwargs)
-        return self._reader
-
     def build(self) -> tuple[list[Data], list[Reject], int, dict[str, Any]]:
-        reader = self.reader
-        if self.target not in reader.target_names and len(reader):
-            raise DatasetError(
-                f"{self.source}: no target {self.target!r}; available: {list(reader.target_names)}"
-            )
-        rows = reader._rows
-        options = (self.target, self.symprec, self.angle_tolerance, self.min_distance)
+        rows = list(self.reader._iter_rows())
+        self._check_target(rows)
         bar = {"total": len(rows), "desc": self._cache_name, "disable": _disable(self.progress)}
         if self.num_workers > 0 and len(rows) > 1:
             with ProcessPoolExecutor(self.num_workers, mp_context=get_context()) as pool:
                 chunk = max(1, min(256, len(rows) // (4 * self.num_workers)))
-                results = pool.map(_standardize_row, rows, [options] * len(rows), chunksize=chunk)
+                results = pool.map(_standardize_row, rows, [self._options] * len(rows), chunksize=chunk)
                 items = list(tqdm(results, **bar))
         else:
-            items = [_standardize_row(row, options) for row in tqdm(rows, **bar)]
-        data_list: list[Data] = []
-        rejects: list[Reject] = []
-        shape: tuple[int, ...] | None = None
-        for item in items:
-            if isinstance(item, Reject):
-                rejects.append(item)
-                continue
-            row_id, crystal, y = item
-            shape = y.shape if shape is None else shape
-            if y.shape != shape:
-                reason = f"target {self.target!r} has shape {y.shape}, not {shape} like the first good row"
-                rejects.append(Reject(row_id, reason))
-                continue
-            data = from_standard_crystal(crystal, dtype=self.dtype)
-            data.y = torch.tensor(y, dtype=torch.float32).reshape(1, *y.shape)
-            data.id = row_id
-            if self.pre_transform is not None:
-                data = self.pre_transform(data)
-            data_list.append(data)
-        self._reader = None  # free the source text
+            items = [_standardize_row(row, self._options) for row in tqdm(rows, **bar)]
+        data_list, rejects, _ = _to_data(items, self.target, self.dtype, self.pre_transform)
+        self._reader = None
         return data_list, rejects, len(rows), {"format": self.format}
+
+
+def _to_data(
+    items: Iterable[tuple[str, StandardCrystal, np.ndarray] | Reject],
+    target: str,
+    dtype: torch.dtype,
+    pre_transform: Callable[[Data], Data] | None,
+    shape: tuple[int, ...] | None = None,
+) -> tuple[list[Data], list[Reject], tuple[int, ...] | None]:
+    """Convert the results of :func:`_standardize_row` to ``Data``, in order.
+
+    Returns ``(data_list, rejects, shape)``: a good row whose target shape differs from
+    ``shape`` (by default the shape of the first good row) is rejected.
+    """
+    data_list: list[Data] = []
+    rejects: list[Reject] = []
+    for item in items:
+        if isinstance(item, Reject):
+            rejects.append(item)
+            continue
+        row_id, crystal, y = item
+        shape = y.shape if shape is None else shape
+        if y.shape != shape:
+            reason = f"target {target!r} has shape {y.shape}, not {shape} like the first good row"
+            rejects.append(Reject(row_id, reason))
+            continue
+        data = from_standard_crystal(crystal, dtype=dtype)
+        data.y = torch.tensor(y, dtype=torch.float32).reshape(1, *y.shape)
+        data.id = row_id
+        if pre_transform is not None:
+            data = pre_transform(data)
+        data_list.append(data)
+    return data_list, rejects, shape
 
 
 def _standardize_row(row: _Row, options: tuple) -> tuple[str, StandardCrystal, np.ndarray] | Reject:

@@ -1,10 +1,18 @@
 """Readers of crystal datasets: CDVAE-style CSV, JSON columns, CGCNN and ALIGNN folders.
 
-Every reader returns a :class:`RecordReader`: the cheap part of the source (ids, targets,
-structure text or file names) is read at once, the structures are parsed lazily while
-iterating. Iteration yields one item per input row, in input order: a :class:`Record`
-``(id, structure, targets)`` or a :class:`Reject` ``(id, reason)``. Nothing is dropped
-silently, so ``good + rejected == len(reader)`` always.
+Every reader returns a :class:`RecordReader`. Iteration yields one item per input row, in
+input order: a :class:`Record` ``(id, structure, targets)`` or a :class:`Reject`
+``(id, reason)``. Nothing is dropped silently, so ``good + rejected == len(reader)`` always.
+
+The CSV, CGCNN and ALIGNN readers stream: each pass over the rows reads the source anew
+(CSV files in chunks of :data:`CSV_CHUNK_ROWS` rows, structure files one at a time), so a
+pass holds one chunk of text, not the file; only the header (CSV) or the existence of
+``id_prop.csv`` is checked when the reader is made. ``len(reader)``, ``reader.ids`` and
+``reader.target_names`` take one such pass (without parsing structures). The JSON reader
+cannot stream: a JSON document of columns (pandas ``to_json()``) has to be parsed whole
+before its first row is known, so :func:`read_json` holds the parsed file, about 3-5 times
+its size on disk. Convert a JSON dataset larger than memory to CSV first (see
+``docs/performance.md``).
 
 Supported layouts
 -----------------
@@ -45,6 +53,7 @@ if TYPE_CHECKING:
     from pymatgen.core import Structure
 
 __all__ = [
+    "CSV_CHUNK_ROWS",
     "FORMATS",
     "InvalidTarget",
     "Record",
@@ -62,6 +71,8 @@ Format = Literal["csv", "json", "cgcnn", "alignn"]
 FORMATS: tuple[str, ...] = ("csv", "json", "cgcnn", "alignn")
 
 ID_PROP = "id_prop.csv"
+#: Rows per chunk of the streaming CSV reader (about 2 MB of CIF text for CDVAE files).
+CSV_CHUNK_ROWS = 1000
 # Columns that are never targets: the pandas index written by ``DataFrame.to_csv``.
 _INDEX_COLUMNS = ("", "Unnamed: 0", "index")
 _POSCAR_SUFFIXES = (".vasp", ".poscar")
@@ -126,7 +137,8 @@ class RecordReader:
     """The rows of a dataset source, parsed lazily.
 
     Built by :func:`read_records` and the ``read_*`` functions; not meant to be constructed
-    directly.
+    directly. Every iteration is a new pass over the source; streaming readers (CSV, CGCNN,
+    ALIGNN) hold one chunk of it at a time.
 
     Attributes
     ----------
@@ -135,31 +147,59 @@ class RecordReader:
     format : str
         One of :data:`FORMATS`.
     files : tuple[pathlib.Path, ...]
-        Every file the rows come from (for cache keys).
+        Every file the rows come from (for cache keys; a pass for folder layouts).
     target_names : tuple[str, ...]
-        Sorted names of the targets that at least one row has.
+        Sorted names of the targets that at least one row has (a pass, then cached).
     """
 
-    def __init__(self, source: Path, format: str, rows: list[_Row], files: list[Path]) -> None:
+    def __init__(
+        self,
+        source: Path,
+        format: str,
+        rows: list[_Row] | Callable[[], Iterator[_Row]],
+        files: list[Path] | Callable[[], list[Path]],
+    ) -> None:
         self.source = source
         self.format = format
-        self.files = tuple(files)
         self._rows = rows
-        self.target_names = tuple(sorted({name for row in rows for name in row.targets}))
+        self._files = files
+        self._scanned: tuple[int, tuple[str, ...]] | None = None
+
+    def _iter_rows(self) -> Iterator[_Row]:
+        """The rows before parsing, in input order (a new pass over the source)."""
+        return iter(self._rows) if isinstance(self._rows, list) else self._rows()
+
+    def _scan(self) -> tuple[int, tuple[str, ...]]:
+        if self._scanned is None:
+            count = 0
+            names: set[str] = set()
+            for row in self._iter_rows():
+                count += 1
+                names.update(row.targets)
+            self._scanned = count, tuple(sorted(names))
+        return self._scanned
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return tuple(self._files if isinstance(self._files, list) else self._files())
+
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        return self._scan()[1]
 
     def __len__(self) -> int:
         """Number of input rows (after ``limit``), good and bad."""
-        return len(self._rows)
+        return self._scan()[0]
 
     def __iter__(self) -> Iterator[Record | Reject]:
         """Parse the rows in input order: a :class:`Record` or a :class:`Reject` per row."""
-        for row in self._rows:
+        for row in self._iter_rows():
             yield _parse_row(row)
 
     @property
     def ids(self) -> list[str]:
         """The ids of all rows, in input order (no parsing)."""
-        return [row.id for row in self._rows]
+        return [row.id for row in self._iter_rows()]
 
     def read(self) -> tuple[list[Record], list[Reject]]:
         """Parse every row: ``(records, rejects)`` with ``len(records) + len(rejects) == len(self)``."""
@@ -170,7 +210,7 @@ class RecordReader:
         return records, rejects
 
     def __repr__(self) -> str:
-        return f"RecordReader(source={str(self.source)!r}, format={self.format!r}, rows={len(self)})"
+        return f"RecordReader(source={str(self.source)!r}, format={self.format!r})"
 
 
 def read_records(
@@ -294,40 +334,70 @@ def read_csv(
     DatasetError
         No CSV file, an unreadable CSV, or a CSV without the CIF column.
     """
-    import pandas as pd
-
     path = Path(path)
     files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
     if not files:
         raise DatasetError(f"{path}: no CSV files")
-    rows: list[_Row] = []
-    seen: dict[str, str] = {}
-    for file in files:
-        if limit is not None and len(rows) >= limit:
-            break
-        try:
-            remaining = None if limit is None else limit - len(rows)
-            frame = pd.read_csv(file, dtype=str, keep_default_na=False, nrows=remaining)
-        except Exception as error:
-            raise DatasetError(f"{file}: cannot read the CSV ({type(error).__name__}: {error})") from error
-        if cif_column not in frame.columns:
+    for file in files:  # the header now, the rows while iterating
+        columns = list(next(_csv_chunks(file, 0, None)).columns)
+        if cif_column not in columns:
             hint = f" (for a CGCNN/ALIGNN {ID_PROP}, pass its folder)" if file.name == ID_PROP else ""
-            raise DatasetError(
-                f"{file}: no {cif_column!r} column of CIF text; columns are {list(frame.columns)}{hint}"
-            )
-        target_columns = [c for c in frame.columns if c not in (id_column, cif_column, *_INDEX_COLUMNS)]
-        for position, values in enumerate(frame.to_dict("records")):
-            if limit is not None and len(rows) >= limit:
-                break
-            where = f"{file.name} row {position + 1}"
-            key = values.get(id_column, "").strip() if id_column in frame.columns else ""
-            key = key or f"{file.name}:{position + 1}"
-            targets = _targets({c: values[c] for c in target_columns})
-            cif = values[cif_column]
-            rows.append(_unique(key, where, seen, _Row(key, targets, text=cif, fmt="cif")))
-            if not cif.strip():
-                rows[-1] = _Row(key, targets, problem=f"empty {cif_column!r} cell ({where})")
+            raise DatasetError(f"{file}: no {cif_column!r} column of CIF text; columns are {columns}{hint}")
+
+    def rows() -> Iterator[_Row]:
+        seen: dict[str, str] = {}
+        count = 0
+        for file in files:
+            if limit is not None and count >= limit:
+                return
+            position = 0
+            remaining = None if limit is None else limit - count
+            for frame in _csv_chunks(file, CSV_CHUNK_ROWS, remaining):
+                skip = (id_column, cif_column, *_INDEX_COLUMNS)
+                target_columns = [c for c in frame.columns if c not in skip]
+                for values in frame.to_dict("records"):
+                    position += 1
+                    count += 1
+                    where = f"{file.name} row {position}"
+                    key = values.get(id_column, "").strip() if id_column in frame.columns else ""
+                    key = key or f"{file.name}:{position}"
+                    targets = _targets({c: values[c] for c in target_columns})
+                    cif = values[cif_column]
+                    row = _unique(key, where, seen, _Row(key, targets, text=cif, fmt="cif"))
+                    if not cif.strip():
+                        row = _Row(key, targets, problem=f"empty {cif_column!r} cell ({where})")
+                    yield row
+
     return RecordReader(path, "csv", rows, files)
+
+
+def _csv_chunks(file: Path, chunk_rows: int, nrows: int | None) -> Iterator[Any]:
+    """pandas frames of ``chunk_rows`` rows of a CSV file, all text (``0``: the header only).
+
+    Raises
+    ------
+    DatasetError
+        The file cannot be read or parsed (raised at the chunk where the problem is).
+    """
+    import pandas as pd
+
+    options: dict[str, Any] = {"dtype": str, "keep_default_na": False}
+    try:
+        if chunk_rows == 0:
+            yield pd.read_csv(file, nrows=0, **options)
+            return
+        chunks = pd.read_csv(file, chunksize=chunk_rows, nrows=nrows, **options)
+        with chunks:
+            while True:
+                try:
+                    frame = next(chunks)
+                except StopIteration:
+                    return
+                yield frame
+    except DatasetError:
+        raise
+    except Exception as error:
+        raise DatasetError(f"{file}: cannot read the CSV ({type(error).__name__}: {error})") from error
 
 
 def read_json(
@@ -421,9 +491,7 @@ def read_cgcnn(path: str | os.PathLike, *, limit: int | None = None) -> RecordRe
     DatasetError
         The folder has no ``id_prop.csv``.
     """
-    path = Path(path)
-    rows = _folder_rows(path, limit, lambda row_id: f"{row_id}.cif")
-    return RecordReader(path, "cgcnn", rows, _row_files(path, rows))
+    return _folder_reader(Path(path), "cgcnn", limit, lambda row_id: f"{row_id}.cif")
 
 
 def read_alignn(path: str | os.PathLike, *, limit: int | None = None) -> RecordReader:
@@ -448,22 +516,29 @@ def read_alignn(path: str | os.PathLike, *, limit: int | None = None) -> RecordR
     DatasetError
         The folder has no ``id_prop.csv``.
     """
-    path = Path(path)
-    rows = _folder_rows(path, limit, lambda row_id: row_id)
-    return RecordReader(path, "alignn", rows, _row_files(path, rows))
+    return _folder_reader(Path(path), "alignn", limit, lambda row_id: row_id)
 
 
-def _folder_rows(folder: Path, limit: int | None, file_name: Callable[[str], str]) -> list[_Row]:
-    """Rows of ``id_prop.csv``, each pointing at ``folder / file_name(id)`` (CIF or POSCAR)."""
-    rows = []
-    for row_id, targets, where, problem in _id_prop_rows(folder, limit):
-        file = folder / file_name(row_id)
-        fmt: Literal["cif", "poscar"] = "cif" if file.suffix.lower() == ".cif" else "poscar"
-        if problem is None and not file.is_file():
-            rows.append(_Row(row_id, targets, problem=f"no structure file {file.name} ({where})"))
-        else:
-            rows.append(_Row(row_id, targets, path=file, fmt=fmt, problem=problem))
-    return rows
+def _folder_reader(
+    folder: Path, format: str, limit: int | None, file_name: Callable[[str], str]
+) -> RecordReader:
+    """A streaming reader of ``id_prop.csv``, each row pointing at ``folder / file_name(id)``."""
+    if not (folder / ID_PROP).is_file():
+        raise DatasetError(f"{folder}: no {ID_PROP}")
+
+    def rows() -> Iterator[_Row]:
+        for row_id, targets, where, problem in _id_prop_rows(folder, limit):
+            file = folder / file_name(row_id)
+            fmt: Literal["cif", "poscar"] = "cif" if file.suffix.lower() == ".cif" else "poscar"
+            if problem is None and not file.is_file():
+                yield _Row(row_id, targets, problem=f"no structure file {file.name} ({where})")
+            else:
+                yield _Row(row_id, targets, path=file, fmt=fmt, problem=problem)
+
+    def files() -> list[Path]:
+        return [folder / ID_PROP] + [row.path for row in rows() if row.path is not None]
+
+    return RecordReader(folder, format, rows, files)
 
 
 # ----------------------------------------------------------------------------------------
@@ -628,7 +703,3 @@ def _id_prop_rows(folder: Path, limit: int | None) -> Iterator[tuple[str, dict[s
                 yield row_id, targets, where, None
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DatasetError(f"{file}: cannot read ({type(error).__name__}: {error})") from error
-
-
-def _row_files(folder: Path, rows: list[_Row]) -> list[Path]:
-    return [folder / ID_PROP] + [row.path for row in rows if row.path is not None]

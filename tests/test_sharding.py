@@ -1,0 +1,183 @@
+"""ShardedCrystalDataset: same items and rejects as CrystalDataset, damaged shards, resume, loaders."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+from test_datasets import CSV_ROWS, GOOD_IDS, check_accounting, write_csv
+from torch_geometric.loader import DataLoader
+
+from spacegroup_nn.datasets import CrystalDataset, DatasetError, ShardedCrystalDataset, ShardSampler
+from spacegroup_nn.datasets import sharded as sharded_module
+
+
+def assert_same_items(first, second) -> None:
+    assert len(first) == len(second) and first.ids == second.ids
+    for a, b in zip(first, second, strict=True):
+        assert a.id == b.id and set(a.keys()) == set(b.keys())
+        for key in a.keys():
+            if key != "id":
+                assert torch.equal(a[key], b[key]), key
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "data.csv")
+
+
+@pytest.fixture(scope="module")
+def perovskite_folder(tmp_path_factory) -> Path:
+    """The CGCNN folder of conftest's ``perovskite_folder`` (12 perovskites), made once for this module."""
+    folder = tmp_path_factory.mktemp("sharding") / "cgcnn"
+    folder.mkdir()
+    rows = []
+    for index, a in enumerate(np.linspace(3.8, 4.6, 12)):
+        structure = Structure.from_spacegroup(
+            "Pm-3m", Lattice.cubic(a), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]]
+        )
+        structure.to(filename=str(folder / f"p{index}.cif"))
+        rows.append(f"p{index},{a / 4:.4f}")
+    (folder / "id_prop.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_shards_equal_the_in_memory_dataset(csv_file: Path, tmp_path: Path, capsys) -> None:
+    memory = CrystalDataset(csv_file, "heat_ref", root=tmp_path / "cache")
+    # 11 rows in shards of 4: rejects in every shard, the duplicate id 'a1' across shards
+    sharded = ShardedCrystalDataset(csv_file, "heat_ref", root=tmp_path / "cache", shard_size=4)
+    assert "3 good + 8 rejected = 11 rows in 3 shards" in capsys.readouterr().err
+    assert sharded.num_shards == 3 and not sharded.from_cache
+    check_accounting(sharded, CSV_ROWS)
+    assert sharded.rejects == memory.rejects and sharded.ids == GOOD_IDS
+    assert_same_items(memory, sharded)
+    again = ShardedCrystalDataset(csv_file, "heat_ref", root=tmp_path / "cache", shard_size=4, log=False)
+    assert again.from_cache and again.rejects == memory.rejects
+    assert_same_items(memory, again)
+    written = sharded.write_rejects(tmp_path / "rejects.csv").read_text().splitlines()
+    assert len(written) == 1 + len(memory.rejects)
+
+
+def test_parallel_workers_and_splits(perovskite_folder: Path, tmp_path: Path) -> None:
+    memory = CrystalDataset(perovskite_folder, "target", root=tmp_path, log=False)
+    split = {"train": [f"p{i}" for i in range(8)], "val": ["p9", "p8"], "test": ["p10", "p11", "nope"]}
+    sharded = ShardedCrystalDataset(
+        perovskite_folder, "target", root=tmp_path, split=split, shard_size=5, num_workers=2, log=False
+    )
+    assert sharded.num_shards == 3
+    assert_same_items(memory, sharded)
+    assert sharded.splits["val"].ids == ["p9", "p8"] and len(sharded.splits["train"]) == 8
+    assert sharded.split_missing["test"][0].reason == "not in the source"
+    assert list(sharded.splits["val"].shard_of()) == [1, 1]
+    with pytest.raises(DatasetError, match="no target 'energy'"):
+        ShardedCrystalDataset(perovskite_folder, "energy", root=tmp_path, shard_size=5, log=False)
+    with pytest.raises(DatasetError, match="shard_size"):
+        ShardedCrystalDataset(perovskite_folder, "target", root=tmp_path, shard_size=0)
+
+
+def test_damaged_shards_are_rebuilt(perovskite_folder: Path, tmp_path: Path) -> None:
+    first = ShardedCrystalDataset(perovskite_folder, "target", root=tmp_path, shard_size=5, log=False)
+    shard = first.shard_dir / "shard-000001.pt"
+    # Bytes changed in place: found by the checksum when the shard is loaded.
+    data = shard.read_bytes()
+    middle = len(data) // 2
+    shard.write_bytes(
+        data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 64]) + data[middle + 64 :]
+    )
+    opened = ShardedCrystalDataset(perovskite_folder, "target", root=tmp_path, shard_size=5, log=False)
+    assert opened.from_cache
+    assert_same_items(opened, first)  # ``opened`` loads shard 1 first
+    assert not opened.from_cache and shard.read_bytes() == data
+    # Truncated or missing: found by size when the dataset is opened.
+    for damage in (lambda: shard.write_bytes(data[: len(data) // 2]), shard.unlink):
+        damage()
+        again = ShardedCrystalDataset(perovskite_folder, "target", root=tmp_path, shard_size=5, log=False)
+        assert not again.from_cache and shard.read_bytes() == data
+        assert_same_items(first, again)
+
+
+def test_interrupted_processing_resumes(perovskite_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    built = []
+    original = sharded_module._process_shard
+
+    def interrupted(task):
+        if len(built) == 2:
+            raise KeyboardInterrupt  # e.g. Ctrl-C during the third shard
+        built.append(task[0])
+        return original(task)
+
+    monkeypatch.setattr(sharded_module, "_process_shard", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ShardedCrystalDataset(perovskite_folder, "target", root=tmp_path, shard_size=3, log=False)
+    assert built == [0, 1]
+    monkeypatch.setattr(
+        sharded_module, "_process_shard", lambda task: built.append(task[0]) or original(task)
+    )
+    resumed = ShardedCrystalDataset(perovskite_folder, "target", root=tmp_path, shard_size=3, log=False)
+    assert built == [0, 1, 2, 3] and resumed.num_shards == 4  # shards 0 and 1 were kept
+    memory = CrystalDataset(perovskite_folder, "target", root=tmp_path, log=False)
+    assert_same_items(memory, resumed)
+    forced = ShardedCrystalDataset(
+        perovskite_folder, "target", root=tmp_path, shard_size=3, log=False, force_reload=True
+    )
+    assert built[4:] == [0, 1, 2, 3] and not forced.from_cache
+
+
+def _build(folder: str, root: str, queue) -> None:
+    dataset = ShardedCrystalDataset(folder, "target", root=root, shard_size=5, log=False)
+    queue.put(len(dataset))
+
+
+def test_two_processes_build_the_same_entry(perovskite_folder: Path, tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    processes = [
+        context.Process(target=_build, args=(str(perovskite_folder), str(tmp_path), queue)) for _ in "ab"
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(120)
+    assert [process.exitcode for process in processes] == [0, 0]
+    assert [queue.get(timeout=5), queue.get(timeout=5)] == [12, 12]
+    assert ShardedCrystalDataset(
+        perovskite_folder, "target", root=tmp_path, shard_size=5, log=False
+    ).from_cache
+
+
+def test_data_loader_sampler_and_fit(perovskite_folder: Path, tmp_path: Path) -> None:
+    from spacegroup_nn.training import TrainConfig, fit
+
+    dataset = ShardedCrystalDataset(
+        perovskite_folder, "target", root=tmp_path, shard_size=5, cache_shards=1, log=False
+    )
+    batches = list(DataLoader(dataset, batch_size=5))
+    assert [b.num_graphs for b in batches] == [5, 5, 2]
+    assert batches[1].id == dataset.ids[5:10] and batches[0].cell.shape == (5, 3, 3)
+    sampler = ShardSampler(dataset, seed=3)
+    epochs = [list(sampler), list(sampler)]
+    shards = dataset.shard_of()
+    for order in epochs:
+        assert sorted(order) == list(range(12))
+        runs = shards[order]
+        assert (np.diff(runs) != 0).sum() == 2  # one shard after the other
+    assert epochs[0] != epochs[1]
+    sampler.set_epoch(0)
+    assert list(sampler) == epochs[0]
+    loader = DataLoader(dataset, batch_size=4, sampler=ShardSampler(dataset, seed=3))
+    loaded = [i for batch in loader for i in batch.id]
+    assert loaded == [dataset.ids[i] for i in epochs[0]]
+    # fit takes sequences of Data: the sharded subsets work as they are
+    config = TrainConfig(model="cgcnn", epochs=1, batch_size=8)
+    metrics = fit(
+        config,
+        dataset.index_select(range(8)),
+        dataset.index_select(range(8, 12)),
+        tmp_path / "run",
+        progress=False,
+    )
+    assert metrics["sizes"] == {"train": 8, "val": 4, "test": 0}
