@@ -8,9 +8,11 @@ Run everything, or one dataset at a time (results of earlier runs are kept and m
     python benchmarks/run_all.py --smoke                          # tiny, for the test suite
     python benchmarks/run_all.py --replot                         # figures and page from results
 
-Data come from ``--data-dir`` (default ``$SPACEGROUP_NN_DATA`` or ``../shared/datasets``) with
-their fixed ``split.json``. Every model gets the same split, epochs, optimizer and target
-normalization (``spacegroup_nn.training.fit``).
+Every run resumes from its saved state, so an interrupted benchmark continues where it stopped
+and finished runs are only evaluated again. Data come from ``--data-dir`` (default
+``$SPACEGROUP_NN_DATA`` or ``../shared/datasets``) with their fixed ``split.json``. Every
+model gets the same split, epochs, optimizer and target normalization
+(``spacegroup_nn.training.fit``).
 """
 
 from __future__ import annotations
@@ -94,7 +96,13 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
             out = args.out / name / model / f"seed{seed}"
             config = _config(model, target, seed, _epochs(name, args), args.batch_size)
             metrics = fit(
-                config, splits["train"], splits["val"], out, test_data=splits["test"], progress=args.progress
+                config,
+                splits["train"],
+                splits["val"],
+                out,
+                test_data=splits["test"],
+                progress=args.progress,
+                resume=True,
             )
             runs.append(metrics)
         maes = [run["test_mae"] for run in runs]
@@ -161,6 +169,7 @@ def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
             epochs=_epochs(name, args),
             batch_size=args.batch_size,
             progress=args.progress,
+            resume=True,
         )
         for seed in args.seeds
     ]

@@ -118,6 +118,7 @@ def run_zero_shot(
     fraction: float = 0.2,
     seed: int = 0,
     progress: bool = True,
+    resume: bool = False,
     **train_options: float,
 ) -> dict:
     """Train every model on the in-distribution groups; compare held-out and in-distribution MAE.
@@ -130,6 +131,9 @@ def run_zero_shot(
         Keys of :data:`spacegroup_nn.training.MODELS`.
     out_dir : path
         One training directory per model, plus ``zero_shot.json``.
+    resume : bool
+        Continue each model's run from its ``last.pt`` (see :func:`~spacegroup_nn.training.fit`);
+        a finished run is only evaluated again.
     train_options
         Further :class:`~spacegroup_nn.training.TrainConfig` fields (epochs, batch_size, lr).
 
@@ -148,7 +152,9 @@ def run_zero_shot(
     for name in models:
         config = TrainConfig(model=name, target=target, seed=seed, **train_options)
         directory = Path(out_dir) / name
-        metrics = fit(config, split.train, split.val, directory, test_data=split.test, progress=progress)
+        metrics = fit(
+            config, split.train, split.val, directory, test_data=split.test, progress=progress, resume=resume
+        )
         model, config = load_checkpoint(directory)
         truth = torch.cat([crystal.y.view(-1).float() for crystal in split.held_out])
         errors = (predictions(model, config, split.held_out) - truth).abs().tolist()
