@@ -1,6 +1,7 @@
 """Crystals and molecules as PyG data: standardized conversion, exact periodic graphs, other descriptions."""
 
 from .crystal import data_to_structure, from_standard_crystal, from_structure
+from .elastic import elastic_crystal
 from .graph import RadiusGraphPBC, edge_vectors, radius_graph_pbc
 from .molecule import from_molecule, molecule_frame
 from .variants import DESCRIPTION_CHANGES, RIGID_MOTIONS, Variant, random_rotation, variant
@@ -12,6 +13,7 @@ __all__ = [
     "Variant",
     "data_to_structure",
     "edge_vectors",
+    "elastic_crystal",
     "from_molecule",
     "from_standard_crystal",
     "from_structure",

@@ -2,6 +2,7 @@
 
 from .cgcnn import CrystalGraphNetwork
 from .context import GroupContext, group_descriptor
+from .crystal_tensor import CrystalTensorModel
 from .encoder import AtomEncoder
 from .features import Invariance, SymmetrizedFourierFeatures
 from .harmonic_features import (
@@ -18,6 +19,7 @@ from .transformer import PairBiasedAttention, SpaceGroupTransformer
 __all__ = [
     "AtomEncoder",
     "CrystalGraphNetwork",
+    "CrystalTensorModel",
     "GroupContext",
     "Invariance",
     "PairBiasedAttention",
