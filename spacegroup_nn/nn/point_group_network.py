@@ -17,6 +17,8 @@ from .transformer import _Block  # attention + MLP block with pair bias, as in S
 
 __all__ = ["PointGroupNetwork"]
 
+NEIGHBOUR_CHANNELS = 8  # element channels of the radial environment
+
 
 class PointGroupNetwork(nn.Module):
     r"""Transformer over the atoms of each molecule, exactly invariant, weights shared by all point groups.
@@ -34,10 +36,16 @@ class PointGroupNetwork(nn.Module):
     is unique up to such maps, so the scalar output does not depend on the input orientation
     (tested). Tensor outputs live in the canonical frame; where it is unique only up to a
     discrete normalizer element (e.g. swapping x and y for C2v), the prediction may differ
-    between the equivalent frames. Tokens
-    :math:`\mathbf{h}_i = \mathbf{E}[z_i] + \mathbf{W} q_i`; the bias of each head is an MLP of
-    :math:`c_{ij}` and Gaussians of :math:`|\mathbf{x}_i - \mathbf{x}_j|`; after the attention
-    blocks a masked mean and an MLP give one value per molecule:
+    between the equivalent frames. With Gaussians :math:`\phi(d_{ij})` of the distances
+    :math:`d_{ij} = |\mathbf{x}_i - \mathbf{x}_j|`, the tokens add an element-resolved radial
+    environment of each atom,
+
+    .. math::
+        \mathbf{h}_i = \mathbf{E}[z_i] + \mathbf{W} q_i
+            + \mathbf{U} \sum_{j \ne i} \phi(d_{ij}) \otimes \mathbf{E}''[z_j],
+
+    the bias of each head is an MLP of :math:`c_{ij}` and :math:`\phi(d_{ij})`, and after the
+    attention blocks a masked mean and an MLP give one value per molecule:
 
     .. math::
         y_b = \mathrm{MLP}\Big(\frac{1}{N_b}\sum_{i \in b} \mathbf{h}_i^{(L)}\Big)
@@ -98,6 +106,8 @@ class PointGroupNetwork(nn.Module):
         self.embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, hidden_channels)
         self.atom = nn.Linear(self.pairs.shape[1] * degrees, hidden_channels)
         self.distance = GaussianExpansion(0.0, 8.0, num_rbf)
+        self.neighbour_embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, NEIGHBOUR_CHANNELS)
+        self.neighbours = nn.Linear(NEIGHBOUR_CHANNELS * num_rbf, hidden_channels)
         self.pair = nn.Sequential(
             nn.Linear(num_rbf + k * degrees, hidden_channels),
             nn.SiLU(),
@@ -152,9 +162,13 @@ class PointGroupNetwork(nn.Module):
         dense_pos, _ = to_dense_batch(pos, batch)
         difference = dense_pos.unsqueeze(2) - dense_pos.unsqueeze(1)
         distance = (difference * difference).sum(-1).clamp_min(1e-12).sqrt()  # finite gradient at i = j
-        bias = self.pair(torch.cat([self.distance(distance), pair], dim=-1))
-        biases = bias.split(self.heads, dim=-1)
+        gaussians = self.distance(distance)  # (B, M, M, R)
+        biases = self.pair(torch.cat([gaussians, pair], dim=-1)).split(self.heads, dim=-1)
         x, _ = to_dense_batch(self.embedding(z) + self.atom(power), batch)
+        neighbour, _ = to_dense_batch(self.neighbour_embedding(z), batch)  # padding rows are zero
+        others = ~torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+        environment = torch.einsum("bijr,ij,bje->bire", gaussians, others.to(gaussians.dtype), neighbour)
+        x = x + self.neighbours(environment.flatten(2))
         for block, block_bias in zip(self.blocks, biases, strict=True):
             x = block(x, block_bias, mask)
         x = self.norm(x)
