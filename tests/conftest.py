@@ -27,13 +27,11 @@ def dataset_structures(datasets_dir):
     return structures
 
 
-@pytest.fixture
-def perovskite_folder(tmp_path):
-    """A CGCNN-style folder: 12 cubic perovskite CIFs and ``id_prop.csv`` (target a / 4)."""
+def write_perovskite_folder(folder: Path) -> Path:
+    """Write a CGCNN-style folder: 12 cubic perovskite CIFs and ``id_prop.csv`` (target a / 4)."""
     import numpy as np
     from pymatgen.core import Lattice, Structure
 
-    folder = tmp_path / "cgcnn"
     folder.mkdir()
     rows = []
     for index, a in enumerate(np.linspace(3.8, 4.6, 12)):
@@ -44,3 +42,9 @@ def perovskite_folder(tmp_path):
         rows.append(f"p{index},{a / 4:.4f}")
     (folder / "id_prop.csv").write_text("\n".join(rows) + "\n")
     return folder
+
+
+@pytest.fixture
+def perovskite_folder(tmp_path):
+    """A CGCNN-style folder: 12 cubic perovskite CIFs and ``id_prop.csv`` (target a / 4)."""
+    return write_perovskite_folder(tmp_path / "cgcnn")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pymatgen.core import Lattice, Structure
+from conftest import write_perovskite_folder
 from test_datasets import CSV_ROWS, GOOD_IDS, check_accounting, write_csv
 from torch_geometric.loader import DataLoader
 
@@ -33,17 +33,7 @@ def csv_file(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def perovskite_folder(tmp_path_factory) -> Path:
     """The CGCNN folder of conftest's ``perovskite_folder`` (12 perovskites), made once for this module."""
-    folder = tmp_path_factory.mktemp("sharding") / "cgcnn"
-    folder.mkdir()
-    rows = []
-    for index, a in enumerate(np.linspace(3.8, 4.6, 12)):
-        structure = Structure.from_spacegroup(
-            "Pm-3m", Lattice.cubic(a), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]]
-        )
-        structure.to(filename=str(folder / f"p{index}.cif"))
-        rows.append(f"p{index},{a / 4:.4f}")
-    (folder / "id_prop.csv").write_text("\n".join(rows) + "\n")
-    return folder
+    return write_perovskite_folder(tmp_path_factory.mktemp("sharding") / "cgcnn")
 
 
 def test_shards_equal_the_in_memory_dataset(csv_file: Path, tmp_path: Path, capsys) -> None:
