@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -34,6 +35,15 @@ def test_qm9_read_offline_from_installed_package(bench_molecules):
     assert sorted(data.alpha[0, 0, :3].tolist()) == pytest.approx([4.492, 6.398, 8.049], abs=1e-4)
 
 
+def test_thole_proxy(bench_molecules):
+    """One atom: its own polarizability; a diatomic: largest along the bond."""
+    single = bench_molecules.thole_polarizability(["C"], np.zeros((1, 3)))
+    np.testing.assert_allclose(single, 1.405 * bench_molecules.BOHR3_PER_ANGSTROM3 * np.eye(3))
+    pair = bench_molecules.thole_polarizability(["N", "N"], np.array([[0, 0, 0], [0, 0, 1.1]]))
+    assert pair[2, 2] > pair[0, 0] > 0 and pair[0, 0] == pytest.approx(pair[1, 1])
+    np.testing.assert_allclose(pair, pair.T)
+
+
 def test_bench_molecules_smoke(bench_molecules, tmp_path):
     if importlib.util.find_spec("qm9pack") is None:
         pytest.skip("qm9pack is not installed (pip install -e '.[test]')")
@@ -60,6 +70,11 @@ def test_bench_molecules_smoke(bench_molecules, tmp_path):
     assert polarizability["projected"]["symmetry_error_max_bohr3"]["float64"] <= 1e-10
     assert polarizability["unconstrained"]["symmetry_error_max_bohr3"]["float64"] > 1e-3
     assert polarizability["target_symmetry_defect"]["max"] < 1e-3
+    check = results["qm9"]["frame_check"]
+    assert (
+        check["molecules"] == 40
+        and check["correlation_principal_axes"] > check["correlation_coordinate_frame"]
+    )
 
     text = doc.read_text()
     assert text.count("`python benchmarks/bench_molecules.py --smoke") >= 4  # every section names it
