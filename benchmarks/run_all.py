@@ -223,6 +223,17 @@ def _zero_shot_summary(result: dict) -> list[str]:
     return lines
 
 
+def _section(page: list[str]) -> list[str]:
+    """A generated page as a section of this one: headings shifted so the top level is ``##``."""
+    fenced, headings = False, []
+    for index, line in enumerate(page):
+        fenced ^= line.startswith("```")
+        if not fenced and line.startswith("#"):
+            headings.append(index)
+    shift = 2 - min((len(page[i]) - len(page[i].lstrip("#")) for i in headings), default=2)
+    return ["#" * shift + line if i in headings else line for i, line in enumerate(page)]
+
+
 def render(results_dir: Path, docs_dir: Path) -> str:
     """docs/benchmarks.md from every results JSON in ``results_dir``, then the generated pages
     of the other benchmark scripts (``docs/benchmarks_*.md``)."""
@@ -304,7 +315,7 @@ def render(results_dir: Path, docs_dir: Path) -> str:
             "",
         ]
     for page in sorted(docs_dir.glob("benchmarks_*.md")):
-        lines += [page.read_text().strip(), ""]
+        lines += [*_section(page.read_text().strip().splitlines()), ""]
     return "\n".join(lines)
 
 

@@ -73,3 +73,13 @@ def test_run_all_smoke(tmp_path, datasets_dir):
     options += ["--cache", str(tmp_path / "cache"), "--data-dir", str(datasets_dir)]
     module.main(["--smoke", "--replot", *options])
     assert (tmp_path / "figures" / "per_group_carbon_24.png").is_file()
+
+
+def test_run_all_embeds_generated_pages_one_level_down():
+    path = Path(__file__).parents[1] / "benchmarks" / "run_all.py"
+    spec = importlib.util.spec_from_file_location("run_all", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = ["# Molecules", "text", "```bash", "# a shell comment", "```", "## QM9"]
+    assert module._section(page) == ["## Molecules", "text", "```bash", "# a shell comment", "```", "### QM9"]
+    assert module._section(["## Elastic", "### Table"]) == ["## Elastic", "### Table"]
