@@ -1,5 +1,7 @@
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -48,3 +50,13 @@ def write_perovskite_folder(folder: Path) -> Path:
 def perovskite_folder(tmp_path):
     """A CGCNN-style folder: 12 cubic perovskite CIFs and ``id_prop.csv`` (target a / 4)."""
     return write_perovskite_folder(tmp_path / "cgcnn")
+
+
+def load_script(name: str) -> ModuleType:
+    """The benchmark script ``benchmarks/<name>.py`` as a module (benchmarks are not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        name, Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

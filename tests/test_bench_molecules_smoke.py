@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_molecules.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def bench_molecules():
-    spec = importlib.util.spec_from_file_location("bench_molecules", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_molecules")
 
 
 def test_qm9_read_offline_from_installed_package(bench_molecules):

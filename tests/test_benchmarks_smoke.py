@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_layers.py"
+from conftest import load_script
 
 
 def test_bench_layers_smoke(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_layers", SCRIPT)
-    bench_layers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_layers)
+    bench_layers = load_script("bench_layers")
     out = tmp_path / "bench_layers.json"
 
     with torch.random.fork_rng():  # the script seeds torch; leave the global RNG as it was
@@ -57,10 +52,7 @@ def test_bench_layers_smoke(tmp_path):
 
 def test_run_all_smoke(tmp_path, datasets_dir):
     """The property benchmark and zero-shot run end to end on 40 rows for 1 epoch."""
-    path = Path(__file__).parents[1] / "benchmarks" / "run_all.py"
-    spec = importlib.util.spec_from_file_location("run_all", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("run_all")
     docs = tmp_path / "benchmarks.md"
     module.main(["--smoke", "--datasets", "carbon_24", "--out", str(tmp_path / "out"), "--docs", str(docs),
                  "--cache", str(tmp_path / "cache"), "--data-dir", str(datasets_dir)])  # fmt: skip
@@ -76,10 +68,7 @@ def test_run_all_smoke(tmp_path, datasets_dir):
 
 
 def test_run_all_embeds_generated_pages_one_level_down():
-    path = Path(__file__).parents[1] / "benchmarks" / "run_all.py"
-    spec = importlib.util.spec_from_file_location("run_all", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("run_all")
     page = ["# Molecules", "text", "```bash", "# a shell comment", "```", "## QM9"]
     assert module._section(page) == ["## Molecules", "text", "```bash", "# a shell comment", "```", "### QM9"]
     assert module._section(["## Elastic", "### Table"]) == ["## Elastic", "### Table"]

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_elastic.py"
+from conftest import load_script
 
 
 def test_bench_elastic_smoke(tmp_path, datasets_dir):
-    spec = importlib.util.spec_from_file_location("bench_elastic", SCRIPT)
-    bench_elastic = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_elastic)
+    bench_elastic = load_script("bench_elastic")
     out, docs = tmp_path / "bench_elastic.json", tmp_path / "benchmarks_elastic.md"
 
     with torch.random.fork_rng():  # the script seeds torch; leave the global RNG as it was

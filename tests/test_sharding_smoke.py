@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sharding.py"
+from conftest import load_script
 
 
 def test_bench_sharding_smoke(tmp_path, datasets_dir):
-    spec = importlib.util.spec_from_file_location("bench_sharding", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("bench_sharding")
     out = tmp_path / "bench_sharding.json"
     returned = bench.main(["--smoke", "--out", str(out), "--work-dir", str(tmp_path / "work")])
     results = json.loads(out.read_text())
