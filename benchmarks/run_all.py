@@ -330,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--limit", type=int, help="first LIMIT rows only")
     parser.add_argument("--zero-shot-only", action="store_true")
+    parser.add_argument("--no-zero-shot", action="store_true", help="property tables only")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "run_all")
@@ -365,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             result = run_dataset(name, args)
             result["settings"], result["cpu_seconds"] = settings, time.process_time() - cpu
             (args.out / f"property_{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-        if DATASETS[name][3]:
+        if DATASETS[name][3] and not args.no_zero_shot:
             cpu = time.process_time()
             result = run_zero_shot_dataset(name, args)
             result["settings"], result["cpu_seconds"] = settings, time.process_time() - cpu
