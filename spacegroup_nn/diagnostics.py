@@ -3,10 +3,19 @@
 * :func:`invariance_error`: how much a model's output changes under the crystal's own
   operations, rigid motions, or changes of description (re-exported from
   :mod:`spacegroup_nn.testing`).
-* :class:`GroupAveraged`: test-time averaging over the group, which makes any model exactly
-  invariant to the crystal's operations.
+* :class:`GroupAveraged`: test-time averaging over the group (or its Euclidean normalizer),
+  which makes any model exactly invariant to the crystal's operations (or to its equivalent
+  descriptions, up to shifts along free axes).
 * :func:`symmetry_loss`: the soft penalty :math:`\\lambda\\, \\|f(g \\cdot x) - f(x)\\|^2` over
   sampled operations, to encourage invariance in unconstrained models.
+* :func:`random_description`: every crystal of a batch in a random equivalent standard
+  description (the augmentation of :class:`~spacegroup_nn.training.TrainConfig`).
+
+A model that reads atoms as a periodic, unordered set (pair distances, plane waves of
+wrapped coordinates, sums or attention over atoms) is already exactly invariant under its
+crystal's own operations: an operation of the group only permutes the atoms up to lattice
+vectors. For such models the symmetry they can lack is the choice of description (origin,
+axis setting, shift along polar axes): the Euclidean normalizer, ``over="normalizer"``.
 * :class:`RandomOperation`: an augmentation transform applying a random operation of the
   crystal's group.
 * :func:`symmetry_report`: the errors above and, per layer, the invariant share of its
@@ -18,6 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -25,17 +35,67 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.transforms import BaseTransform
 
-from .groups import SpaceGroup
-from .testing import apply_operation, invariance_error, move_batch, random_picks
+from .groups import SpaceGroup, euclidean_normalizer
+from .testing import apply_operation, invariance_error, random_picks, transform_batch
 
 __all__ = [
     "GroupAveraged",
     "RandomOperation",
     "SymmetryReport",
     "invariance_error",
+    "random_description",
     "symmetry_loss",
     "symmetry_report",
 ]
+
+
+Over = Literal["group", "normalizer"]
+
+
+def _operations(number: int, over: Over) -> tuple[np.ndarray, np.ndarray]:
+    """``(rotations, translations)`` of space group ``number`` or of its Euclidean normalizer
+    (the finite list, which contains the group; shifts along free axes not included)."""
+    group = SpaceGroup(number)
+    if over == "group":
+        return group.rotations, group.translations
+    if over == "normalizer":
+        normalizer = euclidean_normalizer(group)
+        return normalizer.rotations, normalizer.translations
+    raise ValueError(f"over must be 'group' or 'normalizer', got {over!r}")
+
+
+def _move(
+    batch: Batch, picks: Sequence[int], over: Over, wrap: bool = False, shifts: Tensor | None = None
+) -> Batch:
+    """Crystal ``i`` moved by operation ``picks[i]`` of its group or normalizer (plus ``shifts[i]``)."""
+    operations = [_operations(int(n), over) for n in batch.space_group.view(-1).tolist()]
+    pairs = list(zip(operations, picks, strict=True))
+    rotations = torch.tensor(np.stack([r[p] for (r, _), p in pairs]))
+    translations = torch.tensor(np.stack([t[p] for (_, t), p in pairs]))
+    return transform_batch(batch, rotations, translations if shifts is None else translations + shifts, wrap)
+
+
+def random_description(batch: Batch, rng: np.random.Generator) -> Batch:
+    """Every crystal of ``batch`` in a random equivalent standard description.
+
+    Each crystal is moved by a uniformly random element of the Euclidean normalizer of its
+    group (:func:`spacegroup_nn.groups.euclidean_normalizer`: the group's operations, other
+    origins and axis settings) followed by a uniform shift along its free (polar) axes. The
+    cell, the group and the setting stay the same; an exactly description-independent model
+    gives the same output, an unconstrained one generally does not.
+
+    Parameters
+    ----------
+    batch : Batch
+        Crystals from :func:`spacegroup_nn.data.from_structure`.
+    rng : numpy.random.Generator
+        Source of the drawn elements and shifts (advanced in place).
+    """
+    numbers = [int(n) for n in batch.space_group.view(-1).tolist()]
+    normalizers = [euclidean_normalizer(SpaceGroup(n)) for n in numbers]
+    picks = [int(rng.integers(normalizer.order)) for normalizer in normalizers]
+    shifts = np.stack([np.where(normalizer.free_axes, rng.random(3), 0.0) for normalizer in normalizers])
+    return _move(batch, picks, "normalizer", shifts=torch.tensor(shifts))
 
 
 class GroupAveraged(nn.Module):
@@ -48,39 +108,56 @@ class GroupAveraged(nn.Module):
     invariant under the crystal's operations whatever ``model`` is (the operations are then
     a group acting on wrapped coordinates). It costs :math:`\max |G|` forward passes.
 
+    With ``over="normalizer"`` the average runs over the finite operation list of the
+    group's Euclidean normalizer instead (a group modulo lattice and free translations that
+    contains :math:`G`): the result is also independent of the origin and axis setting,
+    except for shifts along free (polar) axes, which a finite average cannot remove.
+
     Args:
         model (torch.nn.Module): Maps a batch of crystals to ``(B,)`` or ``(B, C)``.
+        over (str): ``"group"`` (default) or ``"normalizer"``.
 
     Shapes:
         - **input:** a ``Batch`` of crystals from :func:`spacegroup_nn.data.from_structure`
         - **output:** as ``model``
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, over: Over = "group") -> None:
         super().__init__()
+        _operations(1, over)  # validate
         self.model = model
+        self.over = over
 
     def forward(self, batch: Batch) -> Tensor:
-        orders = torch.tensor([SpaceGroup(int(n)).order for n in batch.space_group.view(-1)])
+        numbers = [int(n) for n in batch.space_group.view(-1).tolist()]
+        orders = torch.tensor([len(_operations(n, self.over)[0]) for n in numbers])
         total = 0.0
         for step in range(int(orders.max())):
             # a crystal of a smaller group repeats its operations with weight 0
-            output = self.model(move_batch(batch, (step % orders).tolist(), wrap=True))
+            output = self.model(_move(batch, (step % orders).tolist(), self.over, wrap=True))
             weight = (step < orders).to(output.dtype).view(-1, *[1] * (output.ndim - 1))
             total = total + output * weight
         return total / orders.to(output.dtype).view(-1, *[1] * (output.ndim - 1))
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.model})"
+        return f"{self.__class__.__name__}({self.model}, over={self.over!r})"
 
 
 def symmetry_loss(
-    model: nn.Module, batch: Batch, num_samples: int = 1, weight: float = 1.0, seed: int | None = None
+    model: nn.Module,
+    batch: Batch,
+    num_samples: int = 1,
+    weight: float = 1.0,
+    seed: int | np.random.Generator | None = None,
+    *,
+    reference: Tensor | None = None,
+    over: Over = "group",
 ) -> Tensor:
     r"""Soft invariance penalty :math:`\lambda \frac{1}{S}\sum_s \|f(g_s \cdot x) - f(x)\|^2`.
 
-    Operations :math:`g_s` are drawn uniformly from each crystal's group. The loss is zero
-    for exactly invariant models and differentiable with respect to the model's parameters.
+    Operations :math:`g_s` are drawn uniformly from each crystal's group (or its Euclidean
+    normalizer, with ``over="normalizer"``). The loss is zero for exactly invariant models
+    and differentiable with respect to the model's parameters.
 
     Parameters
     ----------
@@ -90,14 +167,25 @@ def symmetry_loss(
         Operations drawn per crystal.
     weight : float
         :math:`\lambda`.
-    seed : int, optional
-        Seed of the drawn operations (default: fresh randomness).
+    seed : int or numpy.random.Generator, optional
+        Seed of the drawn operations, or a generator to draw them from (advanced in place;
+        default: fresh randomness).
+    reference : Tensor, optional
+        ``model(batch)`` if already computed (e.g. for the data loss), to save a forward pass.
+    over : str
+        ``"group"``: operations of each crystal's group. ``"normalizer"``: random equivalent
+        descriptions (:func:`random_description`), which a periodic model that treats atoms
+        as a set can still be sensitive to.
     """
+    _operations(1, over)  # validate
     rng = np.random.default_rng(seed)
-    reference = model(batch)
+    reference = model(batch) if reference is None else reference
     penalty = reference.new_zeros(())
     for _ in range(num_samples):
-        moved = model(move_batch(batch, random_picks(batch, rng)))
+        if over == "normalizer":
+            moved = model(random_description(batch, rng))
+        else:
+            moved = model(_move(batch, random_picks(batch, rng), "group"))
         penalty = penalty + (moved - reference).square().mean()
     return weight * penalty / num_samples
 
@@ -213,7 +301,7 @@ def symmetry_report(
     try:
         with torch.no_grad():
             for _ in range(num_samples):
-                model(move_batch(batch, random_picks(batch, rng)))
+                model(_move(batch, random_picks(batch, rng), "group"))
     finally:
         for handle in handles:
             handle.remove()

@@ -20,7 +20,15 @@ from .data.crystal import data_to_structure, from_structure
 from .data.variants import DESCRIPTION_CHANGES, RIGID_MOTIONS, variant
 from .groups import SpaceGroup
 
-__all__ = ["Kind", "apply_operation", "assert_invariant", "invariance_error", "move_batch", "random_picks"]
+__all__ = [
+    "Kind",
+    "apply_operation",
+    "assert_invariant",
+    "invariance_error",
+    "move_batch",
+    "random_picks",
+    "transform_batch",
+]
 
 Kind = Literal["group", "rigid", "description"]
 Model = Callable[[Batch], Tensor]
@@ -45,13 +53,43 @@ def apply_operation(data: Data, rotation: np.ndarray, translation: np.ndarray, w
     return moved
 
 
+def transform_batch(batch: Batch, rotations: Tensor, translations: Tensor, wrap: bool = False) -> Batch:
+    """Crystal ``i`` of ``batch`` moved by ``x -> rotations[i] x + translations[i]`` (fractional).
+
+    The arithmetic of :func:`apply_operation`, done for all atoms at once (no split into
+    crystals), since augmentation, the soft loss and test-time averaging call it every step.
+
+    Parameters
+    ----------
+    batch : Batch
+        Crystals from :func:`spacegroup_nn.data.from_structure`.
+    rotations : Tensor
+        ``(B, 3, 3)`` linear parts in each crystal's fractional coordinates.
+    translations : Tensor
+        ``(B, 3)`` fractional translations.
+    wrap : bool
+        Reduce the new fractional coordinates to [0, 1).
+    """
+    dtype, owner = batch.pos.dtype, batch.batch
+    cells = batch.cell.view(-1, 3, 3)[owner]
+    frac = torch.linalg.solve(cells.transpose(1, 2), batch.pos.unsqueeze(-1))
+    frac = (rotations.to(dtype)[owner] @ frac).squeeze(-1) + translations.to(dtype)[owner]
+    if wrap:
+        frac = frac - torch.floor(frac)
+    moved = batch.clone()
+    moved.pos = (frac.unsqueeze(1) @ cells).squeeze(1)
+    if "frac" in batch:
+        moved.frac = frac
+    return moved
+
+
 def move_batch(batch: Batch, picks: Sequence[int], wrap: bool = False) -> Batch:
     """Every crystal of ``batch`` moved by operation number ``picks[i]`` of its own group."""
-    crystals = []
-    for crystal, pick in zip(batch.to_data_list(), picks, strict=True):
-        group = SpaceGroup(int(crystal.space_group))
-        crystals.append(apply_operation(crystal, group.rotations[pick], group.translations[pick], wrap))
-    return Batch.from_data_list(crystals)
+    groups = [SpaceGroup(int(n)) for n in batch.space_group.view(-1).tolist()]
+    pairs = list(zip(groups, picks, strict=True))
+    rotations = torch.tensor(np.stack([g.rotations[p] for g, p in pairs]))
+    translations = torch.tensor(np.stack([g.translations[p] for g, p in pairs]))
+    return transform_batch(batch, rotations, translations, wrap)
 
 
 def random_picks(batch: Batch, rng: np.random.Generator) -> list[int]:

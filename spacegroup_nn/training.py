@@ -27,8 +27,8 @@ from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from . import __version__
+from .diagnostics import random_description, symmetry_loss
 from .nn import CrystalGraphNetwork, SpaceGroupTransformer
-from .testing import move_batch, random_picks
 
 __all__ = [
     "MODELS",
@@ -84,8 +84,17 @@ class TrainConfig:
     epochs, batch_size, lr, weight_decay, seed : int, int, float, float, int
         Optimization settings: AdamW with cosine decay, L1 loss on normalized targets.
     augment : bool
-        Apply a random operation of each crystal's group to its atoms at every step (the
-        augmentation baseline; a no-op for exactly invariant models).
+        Put every crystal in a random equivalent description at every step: a random
+        element of its group's Euclidean normalizer (an operation of the group, another
+        origin or axis setting) and a random shift along free axes
+        (:func:`spacegroup_nn.diagnostics.random_description`). The augmentation baseline;
+        a no-op for exactly invariant models. Operations of the group alone would change
+        nothing for a periodic model that reads atoms as a set: they only permute atoms.
+    symmetry_weight : float
+        Weight λ of the soft invariance penalty
+        (:func:`spacegroup_nn.diagnostics.symmetry_loss` over random equivalent
+        descriptions, one per crystal and step, on normalized outputs) added to the L1 loss;
+        0 turns it off (zero for exactly invariant models).
     target_mean, target_std : float
         Target normalization, set from the training split by :func:`fit`.
     """
@@ -98,6 +107,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     seed: int = 0
     augment: bool = False
+    symmetry_weight: float = 0.0
     target_mean: float = 0.0
     target_std: float = 1.0
     extra: dict = field(default_factory=dict)
@@ -107,6 +117,8 @@ class TrainConfig:
             raise ValueError(f"unknown model {self.model!r}; choose one of {sorted(MODELS)}")
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
+        if not self.symmetry_weight >= 0:
+            raise ValueError(f"symmetry_weight must be >= 0, got {self.symmetry_weight}")
 
 
 def build_model(config: TrainConfig) -> nn.Module:
@@ -265,9 +277,21 @@ def _fit(
         losses = []
         for batch in tqdm(loader, leave=False, disable=not progress, desc=f"epoch {epoch + 1}"):
             if config.augment:
-                batch = move_batch(batch, random_picks(batch, augment_rng))
+                batch = random_description(batch, augment_rng)
             normalized = (batch.y.view(-1).float() - config.target_mean) / config.target_std
-            loss = (trained(batch).view(-1).float() - normalized).abs().mean()
+            output = trained(batch)
+            loss = (output.view(-1).float() - normalized).abs().mean()
+            if config.symmetry_weight > 0:
+                # operations drawn from the augmentation generator, which resuming restores; the
+                # moved copy goes through the bare model (one DDP forward per step)
+                loss = loss + symmetry_loss(
+                    model,
+                    batch,
+                    weight=config.symmetry_weight,
+                    seed=augment_rng,
+                    reference=output,
+                    over="normalizer",
+                )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -365,10 +389,15 @@ def _read_checked(path: Path) -> dict:
 
 
 def _load_state(path: Path, config: TrainConfig) -> dict:
-    """The training state in ``path``, checked against this run's version and config."""
+    """The training state in ``path``, checked against this run's version and config.
+
+    Fields the saved configuration lacks (added to :class:`TrainConfig` later) count as their
+    defaults, so a state from before a new option resumes unless the option is used.
+    """
     state = _read_checked(path)
-    if state["config"] != asdict(config):
-        changed = sorted(k for k, v in asdict(config).items() if state["config"].get(k) != v)
+    saved = {**asdict(TrainConfig()), **state["config"]}
+    if saved != asdict(config):
+        changed = sorted(k for k, v in asdict(config).items() if saved.get(k) != v)
         raise CheckpointError(f"{path}: cannot resume, the configuration changed ({', '.join(changed)})")
     return state
 
@@ -378,9 +407,11 @@ def predictions(model: nn.Module, config: TrainConfig, data: Sequence[Data], bat
     return _predict_normalized(model, data, batch_size).float() * config.target_std + config.target_mean
 
 
-def mean_absolute_error(model: nn.Module, config: TrainConfig, data: Sequence[Data]) -> float:
-    """MAE of ``model`` on ``data`` in the target's own units."""
-    return float((predictions(model, config, data) - _targets(data)).abs().mean())
+def mean_absolute_error(
+    model: nn.Module, config: TrainConfig, data: Sequence[Data], batch_size: int = 64
+) -> float:
+    """MAE of ``model`` on ``data`` in the target's own units (``batch_size`` crystals at a time)."""
+    return float((predictions(model, config, data, batch_size) - _targets(data)).abs().mean())
 
 
 def predict(model_dir: str | os.PathLike, data: Sequence[Data]) -> Tensor:

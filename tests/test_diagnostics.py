@@ -45,7 +45,7 @@ def test_non_invariant_model_has_clear_errors(crystals):
 
 def test_group_averaging_makes_any_model_invariant(crystals):
     averaged = GroupAveraged(Centroid())
-    assert invariance_error(averaged, crystals, "group") <= 1e-10
+    assert invariance_error(averaged, crystals, "group", num_samples=2) <= 1e-10
     single = torch.cat([averaged(Batch.from_data_list([c])) for c in crystals])
     torch.testing.assert_close(averaged(Batch.from_data_list(crystals)), single)
 
@@ -95,3 +95,39 @@ def test_symmetry_report(crystals, invariant_model, tmp_path):
     torch.manual_seed(0)
     loose = symmetry_report(Unconstrained(), crystals, num_samples=4)
     assert loose.errors["group"] > 1e-2 and loose.layer_content["first"] < 0.99
+
+
+@pytest.fixture(scope="module")
+def raw_model():
+    """Periodic and permutation invariant, but reads raw plane waves: description dependent."""
+    torch.manual_seed(0)
+    model = SpaceGroupTransformer(hidden_channels=16, num_layers=1, heads=2, num_rbf=8, invariance="none")
+    return model.double().eval()
+
+
+def test_random_description_moves_only_description_dependent_models(crystals, invariant_model, raw_model):
+    from spacegroup_nn.diagnostics import random_description
+
+    batch = Batch.from_data_list(crystals)
+    moved = random_description(batch, np.random.default_rng(0))
+    torch.testing.assert_close(moved.cell, batch.cell, rtol=0, atol=0)
+    assert torch.equal(moved.space_group, batch.space_group) and not torch.allclose(moved.pos, batch.pos)
+    with torch.no_grad():
+        torch.testing.assert_close(invariant_model(moved), invariant_model(batch), rtol=0, atol=1e-10)
+        assert (raw_model(moved) - raw_model(batch)).abs().max() > 1e-3
+    # operations of the group only permute the atoms: the raw model does not notice them
+    assert invariance_error(raw_model, crystals, "group", num_samples=4) <= 1e-10
+
+
+def test_normalizer_averaging_and_loss(crystals, invariant_model, raw_model):
+    # P2_1/c; P2_1 (crystals[0]) has a free origin along b, which no finite average removes
+    nonpolar = crystals[1:2]
+    assert invariance_error(raw_model, nonpolar, "description") > 1e-3
+    averaged = GroupAveraged(raw_model, over="normalizer")
+    assert invariance_error(averaged, nonpolar, "description") <= 1e-10
+    assert invariance_error(averaged, crystals[:2], "group", num_samples=2) <= 1e-10
+    batch = Batch.from_data_list(crystals)
+    assert symmetry_loss(invariant_model, batch, seed=0, over="normalizer").item() <= 1e-20
+    assert symmetry_loss(raw_model, batch, seed=0, over="normalizer").item() > 1e-8
+    with pytest.raises(ValueError, match="over"):
+        GroupAveraged(raw_model, over="lattice")

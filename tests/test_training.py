@@ -77,6 +77,34 @@ def test_config_validation():
         TrainConfig(model="resnet")
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="symmetry_weight"):
+        TrainConfig(symmetry_weight=-1.0)
+
+
+def test_symmetry_weight_adds_the_soft_loss(crystals, tmp_path):
+    """The penalty changes an unconstrained model's training, deterministically and resumably."""
+
+    def run(name, weight, epochs=2, resume=False):
+        config = TrainConfig(model="transformer_raw", epochs=epochs, batch_size=8, symmetry_weight=weight)
+        return fit(config, crystals[:16], crystals[16:20], tmp_path / name, progress=False, resume=resume)
+
+    plain, soft, again = run("plain", 0.0), run("soft", 10.0), run("again", 10.0)
+    assert soft["history"] == again["history"] != plain["history"]
+    # resuming a finished run re-checks its configuration, including the new field
+    assert run("soft", 10.0, resume=True)["history"] == soft["history"]
+    with pytest.raises(CheckpointError, match=r"configuration changed \(symmetry_weight\)"):
+        run("soft", 1.0, resume=True)
+
+
+def test_state_without_symmetry_weight_resumes(crystals, tmp_path):
+    """A training state written before ``symmetry_weight`` existed counts it as 0."""
+    config = TrainConfig(epochs=1, batch_size=8)
+    metrics = fit(config, crystals[:8], crystals[8:12], tmp_path, progress=False)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    del state["config"]["symmetry_weight"]
+    torch.save(state, tmp_path / "last.pt")
+    resumed = fit(config, crystals[:8], crystals[8:12], tmp_path, progress=False, resume=True)
+    assert resumed["history"] == metrics["history"]
 
 
 def test_holdout_is_stratified_and_never_leaks(crystals):
