@@ -378,6 +378,7 @@ def plot(result: dict, summary: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     figure, (curves, errors) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     for index, (method, entry) in enumerate(summary.items()):
@@ -391,6 +392,9 @@ def plot(result: dict, summary: dict, path: Path) -> None:
             curves.plot(grid, entry["a"] * grid ** -entry["b"], linestyle="--", linewidth=0.8, color=color)
     curves.set_xscale("log")
     curves.set_yscale("log")
+    ticks = sorted({n for entry in summary.values() for n in entry["sizes"]})
+    curves.set_xticks(ticks, [str(n) for n in ticks])
+    curves.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     curves.set_xlabel("training crystals n")
     curves.set_ylabel(f"test MAE ({result['unit']})")
     curves.set_title(f"{result['dataset']}: learning curves (fit MAE = a n^-b)")
@@ -403,7 +407,7 @@ def plot(result: dict, summary: dict, path: Path) -> None:
     errors.axhline(1e-5, color="black", linewidth=0.8, linestyle=":")
     errors.set_yscale("log")
     errors.set_xticks(np.arange(len(names)) + width, names, rotation=30, ha="right", fontsize=8)
-    errors.set_title("largest invariance error (floor 1e-12; dotted 1e-5)")
+    errors.set_title("largest invariance error (dotted: 1e-5)")
     errors.legend(fontsize=7)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -416,7 +420,8 @@ def _number(value: float | None, digits: int = 2) -> str:
 
 
 def render(results_dir: Path, figures: Path) -> str:
-    """The markdown section from every ``<dataset>.json`` in ``results_dir`` (plots redrawn)."""
+    """The markdown section from every ``<dataset>.json`` in ``results_dir`` (plots redrawn),
+    followed by ``notes.md`` of that folder if present."""
     lines = [
         "## Learning curves: exact invariance against approximate symmetry",
         "",
@@ -434,8 +439,10 @@ def render(results_dir: Path, figures: Path) -> str:
         "with four other jobs (our processes at nice 5, one torch thread each). The runs are",
         "therefore short (the step rule of each section), far from converged; at the larger sizes",
         "the error is limited by optimization as much as by data, which flattens every curve and",
-        "biases every exponent low. Read the exponents as a comparison of the methods at equal,",
-        "small compute, not as the data-scaling exponents of converged models.",
+        "biases every exponent low. The full split gets one whole epoch, i.e. more steps than the",
+        "minimum (listed per dataset), so part of its gain is compute rather than data. Read the",
+        "exponents as a comparison of the methods at equal, small compute, not as the data-scaling",
+        "exponents of converged models.",
         "",
     ]
     for path in sorted(results_dir.glob("*.json")):
@@ -456,6 +463,7 @@ def render(results_dir: Path, figures: Path) -> str:
             continue
         plot(result, summary, figure)
         epochs = {n: max(run["epochs"] for run in result["runs"] if run["size"] == n) for n in sizes}
+        steps = {n: max(run["steps"] for run in result["runs"] if run["size"] == n) for n in sizes}
         groups = result.get("num_groups")
         lines += [
             f"### {name}: `{result['target']}` ({result['unit']})",
@@ -463,7 +471,8 @@ def render(results_dir: Path, figures: Path) -> str:
             "Command(s): " + "; ".join(f"`{c}`" for c in commands) + ".",
             "",
             f"Split sizes {result['split_sizes']}; validation subset {result['val_used']}, test subset "
-            f"{result['test_used']} crystals; batch {settings['batch_size']}, epochs per size {epochs} "
+            f"{result['test_used']} crystals; batch {settings['batch_size']}, epochs per size {epochs}, "
+            f"optimizer steps {steps} "
             f"(rule: at least {settings['epochs']} epochs and {settings['min_steps']} steps), "
             f"soft-loss weight {settings['symmetry_weight']}"
             + (
@@ -501,11 +510,11 @@ def render(results_dir: Path, figures: Path) -> str:
                 text = f"{entry['mae_mean'][i]:.4g} ± {entry['mae_std'][i]:.2g}"
                 cells.append(f"**{text}**" if winners.get(n) == method else text)
             interval = entry["b_bootstrap_16_84"]
-            band = f"{interval[0]:.2f} to {interval[1]:.2f}" if interval else "n/a"
+            band = f"{interval[0]:.3f} to {interval[1]:.3f}" if interval else "n/a"
             lines.append(
                 f"| {method} | "
                 + " | ".join(cells)
-                + f" | {_number(entry['b'])} ± {_number(entry['b_stderr'])} "
+                + f" | {_number(entry['b'], 3)} ± {_number(entry['b_stderr'], 3)} "
                 f"| {band} |"
             )
         lines += [
@@ -544,6 +553,9 @@ def render(results_dir: Path, figures: Path) -> str:
                 "uncertainties before reading much into either).",
             ]
         lines += ["", f"![learning curves {name}](figures/{figure.name})", ""]
+    notes = results_dir / "notes.md"  # hand-written reading of the results, kept verbatim
+    if notes.is_file():
+        lines += ["### Reading the results", "", notes.read_text().strip(), ""]
     return "\n".join(lines)
 
 
