@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=50)
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--augment", action="store_true", help="random group operation per step")
+    train.add_argument("--augment", action="store_true", help="random equivalent description per step")
     train.add_argument(
         "--resume", action="store_true", help="continue from OUT/last.pt after an interruption"
     )

@@ -220,8 +220,9 @@ def fit(
     -------
     dict
         The metrics written to ``metrics.json``: MAE in the target's own units for the best
-        epoch on validation (and test), the history, and seconds per epoch. On CPU the same
-        config and data give identical metrics (deterministic kernels, seeded shuffling).
+        epoch on validation (and test), the history, seconds per epoch and CPU seconds of
+        training. On CPU the same config and data give identical metrics (deterministic
+        kernels, seeded shuffling), timings aside.
     """
     with deterministic():
         return _fit(config, train_data, val_data, Path(out_dir), test_data, progress, resume)
@@ -259,7 +260,7 @@ def _fit(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps))
     )
     augment_rng = np.random.default_rng(config.seed)
-    history, best, first, elapsed = [], math.inf, 0, 0.0
+    history, best, first, elapsed, cpu = [], math.inf, 0, 0.0, 0.0
     if resume and (out / LAST).is_file():
         state = _load_state(out / LAST, config)
         model.load_state_dict(state["model"])
@@ -268,8 +269,10 @@ def _fit(
         shuffle.set_state(state["shuffle"])
         augment_rng.bit_generator.state = state["augment"]
         history, best, first, elapsed = state["history"], state["best"], state["epoch"], state["elapsed"]
+        cpu = state.get("cpu_seconds")  # absent in states written before it was recorded
     epochs = tqdm(range(first, config.epochs), desc=config.model, disable=not progress, unit="epoch")
     start = time.perf_counter() - elapsed
+    cpu_start = time.process_time() - (cpu or 0.0)
     for epoch in epochs:
         model.train()
         if sampler is not None:
@@ -318,10 +321,14 @@ def _fit(
             "best": best,
             "epoch": epoch + 1,
             "elapsed": time.perf_counter() - start,
+            "cpu_seconds": None if cpu is None else time.process_time() - cpu_start,
         }
         if world.rank == 0:
             _atomic_save(state, out / LAST)
     seconds = time.perf_counter() - start
+    # CPU time of this process over all epochs, resumed ones included; unlike wall time it barely
+    # depends on the machine's load (None when an earlier version trained part of the run)
+    cpu_seconds = None if cpu is None else time.process_time() - cpu_start
     world.check_in_sync(model)
     if world.rank != 0:
         return {"rank": world.rank, "history": history}
@@ -336,6 +343,7 @@ def _fit(
         "val_mae": best,
         "test_mae": mean_absolute_error(best_model, config, test_data) if test_data else None,
         "seconds_per_epoch": seconds / config.epochs,
+        "cpu_seconds": cpu_seconds,
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "sizes": {"train": len(train_data), "val": len(val_data), "test": len(test_data or [])},
         "history": history,

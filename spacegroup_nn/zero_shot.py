@@ -167,6 +167,7 @@ def run_zero_shot(
             "per_group": breakdown["group"],
             "per_system": breakdown["system"],
             "seconds_per_epoch": metrics["seconds_per_epoch"],
+            "cpu_seconds": metrics["cpu_seconds"],
         }
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / "zero_shot.json").write_text(json.dumps(results, indent=2) + "\n")

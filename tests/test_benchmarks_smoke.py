@@ -58,6 +58,7 @@ def test_run_all_smoke(tmp_path, datasets_dir):
                  "--cache", str(tmp_path / "cache"), "--data-dir", str(datasets_dir)])  # fmt: skip
     text = docs.read_text()
     assert "## carbon_24" in text and "## Zero-shot: carbon_24" in text
+    assert "Training CPU time of all runs" in text and "not recorded" not in text
     assert (tmp_path / "figures" / "parity_carbon_24.png").is_file()
     assert (tmp_path / "figures" / "per_group_carbon_24.png").is_file()
     (tmp_path / "figures" / "per_group_carbon_24.png").unlink()
