@@ -32,6 +32,8 @@ from torch import Tensor, nn
 from ..groups.space_group import NUM_SPACE_GROUPS, SpaceGroup
 from ..solvers import SymmetryAdaptedBasis, fourier_basis, normalizer_basis
 from ..solvers.wavevectors import ball_index
+from . import _fourier_kernel
+from ._fourier_kernel import TABLES
 
 __all__ = ["Invariance", "SymmetrizedFourierFeatures"]
 
@@ -43,8 +45,11 @@ class SymmetrizedFourierFeatures(nn.Module):
     r"""Atoms to real symmetrized plane-wave features on the fixed index set.
 
     Parameter-free. Vectorized over a batch of crystals of mixed groups: per-group tables
-    (orbit, phase, weight of every k) are gathered per atom, then one segment sum over orbits
-    gives all features. Tables are built on the first batch that contains a group, then kept.
+    (orbit, phase, weight of every k) are built on the first batch that contains a group, then
+    kept. Two paths give the same values (to 1e-14 in float64): a fused C++ kernel
+    (``spacegroup_nn/csrc``, compiled at installation) whenever no gradient is needed, and
+    whole-array torch operations (gathered tables, one segment sum over orbits) when positions
+    or cells require grad, or where the kernel could not be compiled.
 
     .. math::
         \mathbf{f}_i = \big[\mathrm{Re}\,\psi_k(x_i),\ \mathrm{Im}\,\psi_k(x_i)\big]_{k \in
@@ -77,20 +82,21 @@ class SymmetrizedFourierFeatures(nn.Module):
 
         for name, size in zip(METRIC_NAMES, self.block_sizes, strict=True):
             index = ball_index(name, self.radius)
-            # one k of every +-k pair: the one with the smaller index
             half = np.flatnonzero(np.arange(size) < index.negation)
             buffers = {
-                "wavevectors": torch.tensor(index.wavevectors, dtype=torch.float64),
+                "wavevectors": torch.tensor(index.wavevectors, dtype=torch.int32),
+                # one k of every +-k pair: the one with the smaller index
                 "half": torch.tensor(half),
-                # per group and k: orbit, input phase 2 pi p_k / 12, and on the half ball the
-                # output factors weight * cos and weight * sin of that phase
-                "orbit": tables(size, dtype=torch.long),
-                "shift": tables(size),
-                "out_cos": tables(len(half)),
-                "out_sin": tables(len(half)),
+                "partner": torch.tensor(index.negation[half]),
+                # per group and k: orbit and phase p (twelfths of a turn); per group and half-ball
+                # k: 1 / orbit size, 0 if extinct
+                "orbit": tables(size, dtype=torch.int32),
+                "twelfths": tables(size, dtype=torch.int8),
+                "scale": tables(size // 2),
             }
             for key, value in buffers.items():
                 self.register_buffer(f"{name}_{key}", value, persistent=False)
+        self.max_index = max(int(np.abs(ball_index(n, self.radius).wavevectors).max()) for n in METRIC_NAMES)
         self.register_buffer(
             "metric_of", torch.full((NUM_SPACE_GROUPS + 1,), -1, dtype=torch.long), persistent=False
         )
@@ -109,14 +115,12 @@ class SymmetrizedFourierFeatures(nn.Module):
             metric = METRIC_NAMES.index(basis.metric)
             self.metric_of[number] = metric
             name = METRIC_NAMES[metric]
-            shift = 2 * np.pi * basis.phase_twelfths / 12
             # psi_k = omega^{p_k} / |O| * sum_{k' in O} omega^{-p_k'} e_k'(x), zero if extinct
             weight = np.where(basis.extinct, 0.0, 1.0 / basis.orbit_sizes[basis.orbit])
             half = getattr(self, f"{name}_half").numpy()
             getattr(self, f"{name}_orbit")[number] = torch.tensor(basis.orbit)
-            getattr(self, f"{name}_shift")[number] = torch.tensor(shift)
-            getattr(self, f"{name}_out_cos")[number] = torch.tensor((weight * np.cos(shift))[half])
-            getattr(self, f"{name}_out_sin")[number] = torch.tensor((weight * np.sin(shift))[half])
+            getattr(self, f"{name}_twelfths")[number] = torch.tensor(basis.phase_twelfths % 12)
+            getattr(self, f"{name}_scale")[number] = torch.tensor(weight[half])
 
     def forward(self, pos: Tensor, cell: Tensor, space_group: Tensor, batch: Tensor | None = None) -> Tensor:
         if batch is None:
@@ -125,6 +129,12 @@ class SymmetrizedFourierFeatures(nn.Module):
         if self.invariance == "none":  # every crystal is read as P1: raw plane waves
             space_group = torch.ones_like(space_group)
         self._ensure_tables(space_group)
+        differentiable = torch.is_grad_enabled() and (pos.requires_grad or cell.requires_grad)
+        if _fourier_kernel.supports(pos) and not differentiable:
+            blocks = [{key: getattr(self, f"{name}_{key}") for key in TABLES} for name in METRIC_NAMES]
+            return _fourier_kernel.symmetrized_fourier(
+                pos, cell, space_group, batch, self.metric_of, blocks, self.max_index
+            )
         frac = torch.linalg.solve(cell[batch].transpose(1, 2), pos.unsqueeze(-1)).squeeze(-1)
         frac = frac - torch.floor(frac)  # periodicity is exact; small angles keep float32 accurate
         numbers = space_group[batch]
@@ -139,19 +149,22 @@ class SymmetrizedFourierFeatures(nn.Module):
         return out
 
     def _block(self, name: str, frac: Tensor, numbers: Tensor) -> Tensor:
+        """The torch path (differentiable): the kernel's arithmetic as whole-array operations."""
+
         def table(key: str) -> Tensor:
             return getattr(self, f"{name}_{key}")
 
-        orbit = table("orbit")[numbers]
-        angle = (
-            2 * np.pi * frac @ table("wavevectors").to(frac.dtype).T - table("shift").to(frac.dtype)[numbers]
-        )
+        orbit = table("orbit")[numbers].long()
+        shift = (2 * np.pi / 12) * table("twelfths")[numbers].to(frac.dtype)
+        angle = 2 * np.pi * frac @ table("wavevectors").to(frac.dtype).T - shift
         # orbit sums of omega^{-p} e_k, then psi_k = weight * omega^{p_k} * sum over its orbit
         sum_cos = torch.zeros_like(angle).scatter_add(1, orbit, torch.cos(angle))
         sum_sin = torch.zeros_like(angle).scatter_add(1, orbit, torch.sin(angle))
-        half_orbit = orbit[:, table("half")]
+        half = table("half")
+        half_orbit = orbit[:, half]
         sum_cos, sum_sin = sum_cos.gather(1, half_orbit), sum_sin.gather(1, half_orbit)
-        out_cos, out_sin = table("out_cos").to(frac.dtype)[numbers], table("out_sin").to(frac.dtype)[numbers]
+        scale, shift = table("scale")[numbers].to(frac.dtype), shift[:, half]
+        out_cos, out_sin = scale * torch.cos(shift), scale * torch.sin(shift)
         return torch.cat(
             [out_cos * sum_cos - out_sin * sum_sin, out_sin * sum_cos + out_cos * sum_sin], dim=1
         )

@@ -1,0 +1,143 @@
+"""ctypes binding of the fused feature kernel, ``spacegroup_nn/csrc/symmetrized_fourier.cpp``.
+
+The kernel is compiled when the package is installed (``setup.py``); where no compiler was
+available, :data:`AVAILABLE` is ``False`` and :class:`~spacegroup_nn.nn.SymmetrizedFourierFeatures`
+uses its torch path, which gives the same values.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["AVAILABLE", "supports", "symmetrized_fourier"]
+
+TABLES = ("wavevectors", "half", "partner", "orbit", "twelfths", "scale")
+
+
+class _Block(ctypes.Structure):
+    _fields_ = [  # mirrors struct Block
+        ("num_wavevectors", ctypes.c_int64),
+        ("num_outputs", ctypes.c_int64),
+        ("column", ctypes.c_int64),
+        *((name, ctypes.c_void_p) for name in TABLES),
+    ]
+
+
+class _Crystals(ctypes.Structure):
+    _fields_ = [  # mirrors struct Crystals
+        ("inverse_cells", ctypes.c_void_p),
+        ("batch", ctypes.c_void_p),
+        ("space_group", ctypes.c_void_p),
+        ("metric_of", ctypes.c_void_p),
+    ]
+
+
+def _load() -> dict[torch.dtype, ctypes._CFuncPtr] | None:
+    spec = importlib.util.find_spec("spacegroup_nn._symmetrized_fourier")
+    if spec is None or spec.origin is None:
+        return None
+    library = ctypes.CDLL(spec.origin)
+    functions = {
+        torch.float32: library.sgnn_symmetrized_fourier_f32,
+        torch.float64: library.sgnn_symmetrized_fourier_f64,
+    }
+    for function in functions.values():
+        function.restype = None
+        function.argtypes = [
+            ctypes.c_void_p,  # pos (N, 3)
+            ctypes.c_int64,  # N
+            ctypes.POINTER(_Crystals),
+            ctypes.POINTER(_Block),
+            ctypes.c_int64,  # number of blocks
+            ctypes.c_int64,  # largest |k_d|
+            ctypes.c_void_p,  # out (N, out_stride)
+            ctypes.c_int64,  # out_stride
+            ctypes.c_int64,  # threads
+        ]
+    return functions
+
+
+_FUNCTIONS = _load()
+AVAILABLE = _FUNCTIONS is not None
+
+
+def supports(pos: Tensor) -> bool:
+    """Whether the kernel was built and handles these positions (CPU, float32 or float64)."""
+    return _FUNCTIONS is not None and pos.device.type == "cpu" and pos.dtype in _FUNCTIONS
+
+
+def symmetrized_fourier(
+    pos: Tensor,
+    cell: Tensor,
+    space_group: Tensor,
+    batch: Tensor,
+    metric_of: Tensor,
+    blocks: Sequence[dict[str, Tensor]],
+    max_index: int,
+) -> Tensor:
+    """Features of every atom in one call, without autograd.
+
+    Parameters
+    ----------
+    pos : Tensor
+        ``(N, 3)`` float32 or float64 Cartesian positions.
+    cell : Tensor
+        ``(B, 3, 3)`` cells, rows are lattice vectors (inverted here in float64).
+    space_group : Tensor
+        ``(B,)`` int64 space-group number of each crystal.
+    batch : Tensor
+        ``(N,)`` int64 crystal of each atom; atoms of one crystal should be contiguous (as in a
+        PyG batch) for speed, not for correctness.
+    metric_of : Tensor
+        ``(G,)`` int64 block of every group; the tables of every group present must be filled.
+    blocks : sequence of dict
+        Per wave-vector block, in column order: ``wavevectors`` ``(K, 3)`` int32, ``half``
+        ``(H,)`` int64, ``partner`` ``(H,)`` int64 (index of ``-k`` for ``k = half[j]``),
+        ``orbit`` ``(G, K)`` int32 numbered 0, 1, ..., ``twelfths`` ``(G, K)`` int8 in 0..11,
+        ``scale`` ``(G, H)`` float64; ``K == 2 H``.
+    max_index : int
+        Largest absolute component of any wave vector.
+
+    Returns
+    -------
+    Tensor
+        ``(N, sum of K)`` with the dtype of ``pos``: per block, Re then Im of the outputs.
+    """
+    batch = batch.long().contiguous()
+    if batch.numel() and not 0 <= int(batch.min()) <= int(batch.max()) < len(space_group):
+        raise IndexError(f"batch indices must lie in [0, {len(space_group)}), the number of crystals")
+    keep = [  # referenced by the structs below until the call returns
+        pos.contiguous(),
+        torch.linalg.inv(cell.double()).contiguous(),
+        batch,
+        space_group.long().contiguous(),
+        metric_of.contiguous(),
+    ]
+    crystals = _Crystals(*(tensor.data_ptr() for tensor in keep[1:]))
+    structs, column = (_Block * len(blocks))(), 0
+    for struct, block in zip(structs, blocks, strict=True):
+        tables = [block[name].contiguous() for name in TABLES]
+        keep += tables
+        half = len(block["half"])
+        struct.num_wavevectors, struct.num_outputs, struct.column = len(block["wavevectors"]), half, column
+        for name, table in zip(TABLES, tables, strict=True):
+            setattr(struct, name, table.data_ptr())
+        column += 2 * half
+    out = pos.new_empty(pos.shape[0], column)
+    _FUNCTIONS[pos.dtype](
+        keep[0].data_ptr(),
+        pos.shape[0],
+        crystals,
+        structs,
+        len(structs),
+        max_index,
+        out.data_ptr(),
+        column,
+        torch.get_num_threads(),
+    )
+    return out
