@@ -1,17 +1,22 @@
 // Fused forward pass of SymmetrizedFourierFeatures: plane waves and orbit sums stay in cache,
-// instead of a dozen passes over (atoms x wave vectors) arrays in torch. Atoms of one group
-// are processed in chunks of up to kChunk (in 4, 8 or 16 lanes), wave vectors outer and atoms
-// inner, so the group's tables are read once per chunk and the inner loops vectorize.
+// instead of a dozen passes over (atoms x wave vectors) arrays in torch.
 //
-// For an atom at Cartesian r in crystal b of group g, x = r inverse_cell[b] wrapped to [0, 1),
-// and one wave-vector block and one wave-vector block (K vectors; H = K / 2
-// outputs, at the indices `half`, one k of every +-k pair), with omega = exp(2 pi i / 12):
+// For an atom at Cartesian r in crystal b of group g, x = r cell[b]^-1 wrapped to [0, 1), and
+// one wave-vector block (K vectors; H = K / 2 outputs at the indices `half`, one k of every
+// +-k pair), with omega = exp(2 pi i / 12):
 //   e_k(x) = exp(2 pi i k.x), from per-axis powers: exp(2 pi i (k0 x0 + k1 x1)) is tabulated
 //            for every (k0, k1), then times exp(2 pi i k2 x2); e_{-k} = conj(e_k);
 //   S_o    = sum over k in orbit o of omega^{-p[g, k]} e_k(x);
 //   psi_j  = scale[g, j] omega^{p[g, k]} S_{orbit[g, k]} with k = half[j];
 // Re psi_j and Im psi_j go to columns column + j and column + H + j; the atom's other blocks
-// are zeroed. Arithmetic is in double for either storage type. Plain C ABI, loaded with ctypes.
+// are zeroed.
+//
+// Layout. Atoms of one group are processed in chunks of up to kLanes, the lanes of every
+// vector loop: the orbit sums are accumulated as [orbit][re/im][lane], transposed once per
+// chunk to [lane][orbit][re/im], and each output row is then gathered from its own lane's
+// small table with contiguous stores. Arithmetic is in the storage type; only the fractional
+// coordinates and one sine and cosine per axis are computed in double. Plain C ABI, loaded
+// with ctypes.
 
 #include <algorithm>
 #include <cmath>
@@ -33,158 +38,209 @@ struct Block {
   const double* scale;         // (G, H) 1 / orbit size of the j-th output, 0 if extinct
 };
 
+template <typename T>
+struct Crystals {
+  const T* cells;               // (B, 3, 3) rows are lattice vectors
+  const int64_t* batch;         // (N,) crystal of each atom
+  const int64_t* space_group;   // (B,) group number of each crystal
+  const int64_t* metric_of;     // (G,) block of each group
+  int64_t num_crystals;         // B
+};
+
 constexpr double kTwoPi = 6.283185307179586476925286766559;
 // cos and sin of 2 pi m / 12, m = 0..11
 constexpr double kHalfRoot3 = 0.86602540378443864676372317075294;
 constexpr double kCos12[12] = {1, kHalfRoot3, 0.5, 0, -0.5, -kHalfRoot3, -1, -kHalfRoot3, -0.5, 0, 0.5, kHalfRoot3};
 constexpr double kSin12[12] = {0, 0.5, kHalfRoot3, 1, kHalfRoot3, 0.5, 0, -0.5, -kHalfRoot3, -1, -kHalfRoot3, -0.5};
 
-constexpr int64_t kChunk = 16;  // most atoms of one group processed together
+constexpr int64_t kLanes = 16;  // atoms of one group processed together
 
-// Per-chunk scratch, structure of arrays over the chunk's atoms so the inner loops vectorize.
+// The inverse of every cell, in double.
+template <typename T>
+std::vector<double> inverse_cells(const T* cells, int64_t num_crystals) {
+  std::vector<double> inverse(9 * num_crystals);
+  for (int64_t b = 0; b < num_crystals; ++b) {
+    double m[9];
+    for (int e = 0; e < 9; ++e) m[e] = static_cast<double>(cells[9 * b + e]);
+    double* out = &inverse[9 * b];
+    out[0] = m[4] * m[8] - m[5] * m[7];
+    out[1] = m[2] * m[7] - m[1] * m[8];
+    out[2] = m[1] * m[5] - m[2] * m[4];
+    out[3] = m[5] * m[6] - m[3] * m[8];
+    out[4] = m[0] * m[8] - m[2] * m[6];
+    out[5] = m[2] * m[3] - m[0] * m[5];
+    out[6] = m[3] * m[7] - m[4] * m[6];
+    out[7] = m[1] * m[6] - m[0] * m[7];
+    out[8] = m[0] * m[4] - m[1] * m[3];
+    const double determinant = m[0] * out[0] + m[1] * out[3] + m[2] * out[6];
+    for (int e = 0; e < 9; ++e) out[e] /= determinant;
+  }
+  return inverse;
+}
+
+// What one group needs, computed once per run of consecutive atoms of that group.
+template <typename T>
+struct GroupPlan {
+  void build(const Block& block, int64_t group) {
+    const int64_t K = block.num_wavevectors, H = block.num_outputs;
+    orbit = block.orbit + group * K;
+    twelfths = block.twelfths + group * K;
+    num_orbits = 1 + *std::max_element(orbit, orbit + K);  // orbit ids are 0, 1, ...
+    const double* scale = block.scale + group * H;
+    factor_re.resize(H);
+    factor_im.resize(H);
+    row.resize(H);
+    for (int64_t j = 0; j < H; ++j) {  // psi_j = (factor_re + i factor_im) S_{row}
+      const int64_t k = block.half[j];
+      factor_re[j] = static_cast<T>(scale[j] * kCos12[twelfths[k]]);
+      factor_im[j] = static_cast<T>(scale[j] * kSin12[twelfths[k]]);
+      row[j] = 2 * orbit[k];
+    }
+  }
+  const int32_t* orbit = nullptr;
+  const int8_t* twelfths = nullptr;
+  int64_t num_orbits = 0;
+  std::vector<T> factor_re, factor_im;
+  std::vector<int32_t> row;  // offset of the j-th output's orbit in a lane's [orbit][re/im] table
+};
+
+template <typename T>
 struct Scratch {
-  explicit Scratch(int64_t width, int64_t largest)
-      : powers(3 * width * 2 * kChunk),
-        pairs(width * width * 2 * kChunk),
-        sums(largest * 2 * kChunk),
-        wave(2 * kChunk),
-        factors(largest),
-        rows(largest / 2) {}
-  std::vector<double> powers;  // [axis][m][re/im][atom]
-  std::vector<double> pairs;   // [(m0, m1)][re/im][atom]
-  std::vector<double> sums;    // [orbit][re/im][atom]
-  std::vector<double> wave;    // [re/im][atom]
-  std::vector<double> factors;  // [output][cos/sin]
-  std::vector<int64_t> rows;    // [output] offset of its orbit in sums
+  Scratch(int64_t width, int64_t largest)
+      : powers(3 * width * 2 * kLanes), pairs(width * width * 2 * kLanes), sums(largest * 2 * kLanes),
+        lane_sums(largest * 2 * kLanes) {}
+  std::vector<T> powers;     // [axis][m][re/im][lane]
+  std::vector<T> pairs;      // [(m0, m1)][re/im][lane]
+  std::vector<T> sums;       // [orbit][re/im][lane]
+  std::vector<T> lane_sums;  // [lane][orbit][re/im]
 };
 
-struct Crystals {
-  const double* inverse_cells;  // (B, 3, 3) inverse of each cell (rows are lattice vectors)
-  const int64_t* batch;         // (N,) crystal of each atom
-  const int64_t* space_group;   // (B,) group number of each crystal
-  const int64_t* metric_of;     // (G,) block of each group
-};
-
-template <int64_t Lanes, typename T>
-void chunk(const T* pos, const Crystals& crystals, int64_t first, int64_t count, int64_t group, const Block& block,
-           int64_t max_index, Scratch& scratch, T* out, int64_t out_stride) {
-  const int64_t width = 2 * max_index + 1, K = block.num_wavevectors, H = block.num_outputs;
+template <typename T>
+void chunk(const T* pos, const Crystals<T>& crystals, const double* inverse, int64_t first, int64_t count,
+           const Block& block, const GroupPlan<T>& plan, int64_t max_index, Scratch<T>& scratch, T* out,
+           int64_t out_stride) {
+  constexpr int64_t L = kLanes;
+  const int64_t width = 2 * max_index + 1, H = block.num_outputs;
   // exp(2 pi i m x_d) for |m| <= max_index: one sincos per axis, then products and conjugates
   for (int d = 0; d < 3; ++d) {
-    double* axis = &scratch.powers[d * width * 2 * Lanes];
-    double* zero = axis + max_index * 2 * Lanes;
-    for (int64_t a = 0; a < count; ++a) {
-      const int64_t atom = first + a;
-      const double* inverse = crystals.inverse_cells + 9 * crystals.batch[atom];
+    T* zero = &scratch.powers[(d * width + max_index) * 2 * L];
+    for (int64_t a = 0; a < L; ++a) {
       double x = 0.0;
-      for (int e = 0; e < 3; ++e) x += static_cast<double>(pos[3 * atom + e]) * inverse[3 * e + d];
+      if (a < count) {  // unused lanes compute x = 0
+        const int64_t atom = first + a;
+        const double* inv = inverse + 9 * crystals.batch[atom];
+        for (int e = 0; e < 3; ++e) x += static_cast<double>(pos[3 * atom + e]) * inv[3 * e + d];
+      }
       x = kTwoPi * (x - std::floor(x));  // exact periodicity; small angles keep sincos accurate
-      zero[a] = 1.0;
-      zero[Lanes + a] = 0.0;
-      zero[2 * Lanes + a] = std::cos(x);
-      zero[3 * Lanes + a] = std::sin(x);
+      zero[a] = T(1);
+      zero[L + a] = T(0);
+      zero[2 * L + a] = static_cast<T>(std::cos(x));
+      zero[3 * L + a] = static_cast<T>(std::sin(x));
     }
     for (int64_t m = 2; m <= max_index; ++m) {
-      const double* last = zero + (m - 1) * 2 * Lanes;
-      double* next = zero + m * 2 * Lanes;
-      for (int64_t a = 0; a < count; ++a) {
-        const double c = zero[2 * Lanes + a], s = zero[3 * Lanes + a];
-        next[a] = last[a] * c - last[Lanes + a] * s;
-        next[Lanes + a] = last[a] * s + last[Lanes + a] * c;
+      const T* last = zero + (m - 1) * 2 * L;
+      T* next = zero + m * 2 * L;
+      for (int64_t a = 0; a < L; ++a) {
+        const T c = zero[2 * L + a], s = zero[3 * L + a];
+        next[a] = last[a] * c - last[L + a] * s;
+        next[L + a] = last[a] * s + last[L + a] * c;
       }
     }
     for (int64_t m = 1; m <= max_index; ++m) {
-      const double* positive = zero + m * 2 * Lanes;
-      double* negative = zero - m * 2 * Lanes;
-      for (int64_t a = 0; a < count; ++a) {
+      const T* positive = zero + m * 2 * L;
+      T* negative = zero - m * 2 * L;
+      for (int64_t a = 0; a < L; ++a) {
         negative[a] = positive[a];
-        negative[Lanes + a] = -positive[Lanes + a];
+        negative[L + a] = -positive[L + a];
       }
     }
   }
-  const double* p0 = scratch.powers.data();
-  const double* p1 = p0 + width * 2 * Lanes;
-  const double* p2 = p1 + width * 2 * Lanes;
+  const T* p0 = scratch.powers.data();
+  const T* p1 = p0 + width * 2 * L;
+  const T* p2 = p1 + width * 2 * L;
   for (int64_t i = 0; i < width; ++i) {
     for (int64_t l = 0; l < width; ++l) {
-      const double* u = p0 + i * 2 * Lanes;
-      const double* v = p1 + l * 2 * Lanes;
-      double* pair = &scratch.pairs[(i * width + l) * 2 * Lanes];
-      for (int64_t a = 0; a < Lanes; ++a) {
-        pair[a] = u[a] * v[a] - u[Lanes + a] * v[Lanes + a];
-        pair[Lanes + a] = u[a] * v[Lanes + a] + u[Lanes + a] * v[a];
+      const T* __restrict u = p0 + i * 2 * L;
+      const T* __restrict v = p1 + l * 2 * L;
+      T* __restrict pair = &scratch.pairs[(i * width + l) * 2 * L];
+      for (int64_t a = 0; a < L; ++a) {
+        pair[a] = u[a] * v[a] - u[L + a] * v[L + a];
+        pair[L + a] = u[a] * v[L + a] + u[L + a] * v[a];
       }
     }
   }
 
-  const int32_t* orbit = block.orbit + group * K;
-  const int8_t* twelfths = block.twelfths + group * K;
-  double* sums = scratch.sums.data();
-  const int64_t num_orbits = 1 + *std::max_element(orbit, orbit + K);  // orbit ids are 0, 1, ...
-  std::fill(sums, sums + num_orbits * 2 * Lanes, 0.0);
+  T* sums = scratch.sums.data();
+  std::fill(sums, sums + plan.num_orbits * 2 * L, T(0));
   for (int64_t j = 0; j < H; ++j) {  // e_{-k} = conj(e_k): one plane wave per +-k pair
     const int64_t k = block.half[j], n = block.partner[j];
     const int32_t* q = block.wavevectors + 3 * k;
-    const double* u = &scratch.pairs[((q[0] + max_index) * width + q[1] + max_index) * 2 * Lanes];
-    const double* v = p2 + (q[2] + max_index) * 2 * Lanes;
-    const double ck = kCos12[twelfths[k]], sk = kSin12[twelfths[k]];  // times omega^{-p}
-    const double cn = kCos12[twelfths[n]], sn = kSin12[twelfths[n]];
-    // distinct rows unless k and -k share an orbit, a case handled through sum_k alone
-    double* __restrict sum_k = sums + orbit[k] * 2 * Lanes;
-    double* __restrict sum_n = sums + orbit[n] * 2 * Lanes;
-    double* __restrict wave = scratch.wave.data();
-    for (int64_t a = 0; a < Lanes; ++a) {
-      wave[a] = u[a] * v[a] - u[Lanes + a] * v[Lanes + a];
-      wave[Lanes + a] = u[a] * v[Lanes + a] + u[Lanes + a] * v[a];
-    }
-    if (sum_k == sum_n) {  // k and -k in one orbit
-      const double c = ck + cn, s = sk - sn;
-      for (int64_t a = 0; a < Lanes; ++a) {
-        const double re = wave[a], im = wave[Lanes + a];
+    const T* __restrict u = &scratch.pairs[((q[0] + max_index) * width + q[1] + max_index) * 2 * L];
+    const T* __restrict v = p2 + (q[2] + max_index) * 2 * L;
+    const T ck = static_cast<T>(kCos12[plan.twelfths[k]]), sk = static_cast<T>(kSin12[plan.twelfths[k]]);
+    const T cn = static_cast<T>(kCos12[plan.twelfths[n]]), sn = static_cast<T>(kSin12[plan.twelfths[n]]);
+    T* sum_k = sums + plan.orbit[k] * 2 * L;
+    T* sum_n = sums + plan.orbit[n] * 2 * L;
+    if (sum_k == sum_n) {  // k and -k in one orbit: add omega^{-p_k} e_k + omega^{-p_n} conj(e_k)
+      const T c = ck + cn, s = sk - sn, c2 = ck - cn, s2 = sk + sn;
+      for (int64_t a = 0; a < L; ++a) {
+        const T re = u[a] * v[a] - u[L + a] * v[L + a];
+        const T im = u[a] * v[L + a] + u[L + a] * v[a];
         sum_k[a] += re * c + im * s;
-        sum_k[Lanes + a] += im * (ck - cn) - re * (sk + sn);
+        sum_k[L + a] += im * c2 - re * s2;
       }
       continue;
     }
-    for (int64_t a = 0; a < Lanes; ++a) {
-      const double re = wave[a], im = wave[Lanes + a];
-      sum_k[a] += re * ck + im * sk;
-      sum_k[Lanes + a] += im * ck - re * sk;
-      sum_n[a] += re * cn - im * sn;
-      sum_n[Lanes + a] += -im * cn - re * sn;
+    T* __restrict row_k = sum_k;
+    T* __restrict row_n = sum_n;
+    for (int64_t a = 0; a < L; ++a) {
+      const T re = u[a] * v[a] - u[L + a] * v[L + a];
+      const T im = u[a] * v[L + a] + u[L + a] * v[a];
+      row_k[a] += re * ck + im * sk;
+      row_k[L + a] += im * ck - re * sk;
+      row_n[a] += re * cn - im * sn;
+      row_n[L + a] += -im * cn - re * sn;
     }
   }
 
-  const double* scale = block.scale + group * H;
-  for (int64_t j = 0; j < H; ++j) {  // output factors scale * omega^{p} and orbit rows, once per chunk
-    const int64_t k = block.half[j];
-    scratch.factors[2 * j] = scale[j] * kCos12[twelfths[k]];
-    scratch.factors[2 * j + 1] = scale[j] * kSin12[twelfths[k]];
-    scratch.rows[j] = orbit[k] * 2 * Lanes;
+  // [orbit][re/im][lane] -> [lane][orbit][re/im]: each output row reads one small table
+  T* lane_sums = scratch.lane_sums.data();
+  const int64_t rows = 2 * plan.num_orbits;
+  for (int64_t a = 0; a < count; ++a) {
+    T* __restrict to = lane_sums + a * rows;
+    for (int64_t o = 0; o < plan.num_orbits; ++o) {
+      to[2 * o] = sums[o * 2 * L + a];
+      to[2 * o + 1] = sums[o * 2 * L + L + a];
+    }
   }
-  for (int64_t a = 0; a < count; ++a) {  // contiguous writes along each output row
-    T* real = out + (first + a) * out_stride + block.column;
-    T* imag = real + H;
+  const T* __restrict factor_re = plan.factor_re.data();
+  const T* __restrict factor_im = plan.factor_im.data();
+  const int32_t* __restrict row = plan.row.data();
+  for (int64_t a = 0; a < count; ++a) {
+    const T* __restrict table = lane_sums + a * rows;
+    T* __restrict real = out + (first + a) * out_stride + block.column;
+    T* __restrict imag = real + H;
     for (int64_t j = 0; j < H; ++j) {
-      const double re = sums[scratch.rows[j] + a], im = sums[scratch.rows[j] + Lanes + a];
-      const double c = scratch.factors[2 * j], s = scratch.factors[2 * j + 1];
-      real[j] = static_cast<T>(c * re - s * im);
-      imag[j] = static_cast<T>(s * re + c * im);
+      const T re = table[row[j]], im = table[row[j] + 1];
+      real[j] = factor_re[j] * re - factor_im[j] * im;
+      imag[j] = factor_im[j] * re + factor_re[j] * im;
     }
   }
 }
 
 template <typename T>
-void atoms_range(const T* pos, const Crystals& crystals, int64_t begin, int64_t end, const Block* blocks,
-                 int64_t num_blocks, int64_t max_index, T* out, int64_t out_stride) {
+void atoms_range(const T* pos, const Crystals<T>& crystals, const double* inverse, int64_t begin, int64_t end,
+                 const Block* blocks, int64_t num_blocks, int64_t max_index, T* out, int64_t out_stride) {
   int64_t largest = 0;
   for (int64_t b = 0; b < num_blocks; ++b) largest = std::max(largest, blocks[b].num_wavevectors);
-  Scratch scratch(2 * max_index + 1, largest);
+  Scratch<T> scratch(2 * max_index + 1, largest);
+  GroupPlan<T> plan;
+  int64_t planned = -1;
   auto group_of = [&](int64_t atom) { return crystals.space_group[crystals.batch[atom]]; };
   for (int64_t first = begin; first < end;) {
     const int64_t group = group_of(first);
     int64_t count = 1;
-    while (count < kChunk && first + count < end && group_of(first + count) == group) ++count;
+    while (count < kLanes && first + count < end && group_of(first + count) == group) ++count;
     const int64_t code = crystals.metric_of[group];
     for (int64_t b = 0; b < num_blocks; ++b) {
       if (b == code) continue;
@@ -193,19 +249,27 @@ void atoms_range(const T* pos, const Crystals& crystals, int64_t begin, int64_t 
         std::fill(row, row + 2 * blocks[b].num_outputs, T(0));
       }
     }
-    auto* process = count <= 4 ? &chunk<4, T> : count <= 8 ? &chunk<8, T> : &chunk<kChunk, T>;
-    process(pos, crystals, first, count, group, blocks[code], max_index, scratch, out, out_stride);
+    if (group != planned) {
+      plan.build(blocks[code], group);
+      planned = group;
+    }
+    chunk(pos, crystals, inverse, first, count, blocks[code], plan, max_index, scratch, out, out_stride);
     first += count;
   }
 }
 
+// Returns 0, or -1 if a batch index is outside [0, B) (nothing is written then).
 template <typename T>
-void run(const T* pos, int64_t num_atoms, const Crystals& crystals, const Block* blocks, int64_t num_blocks,
-         int64_t max_index, T* out, int64_t out_stride, int64_t num_threads) {
-  constexpr int64_t kMinAtomsPerThread = 64;
+int run(const T* pos, int64_t num_atoms, const Crystals<T>& crystals, const Block* blocks, int64_t num_blocks,
+        int64_t max_index, T* out, int64_t out_stride, int64_t num_threads) {
+  for (int64_t atom = 0; atom < num_atoms; ++atom) {
+    if (crystals.batch[atom] < 0 || crystals.batch[atom] >= crystals.num_crystals) return -1;
+  }
+  const std::vector<double> inverse = inverse_cells(crystals.cells, crystals.num_crystals);
+  constexpr int64_t kMinAtomsPerThread = 1024;
   const int64_t threads = std::max<int64_t>(1, std::min(num_threads, num_atoms / kMinAtomsPerThread));
   auto work = [&](int64_t begin, int64_t end) {
-    atoms_range(pos, crystals, begin, end, blocks, num_blocks, max_index, out, out_stride);
+    atoms_range(pos, crystals, inverse.data(), begin, end, blocks, num_blocks, max_index, out, out_stride);
   };
   std::vector<std::thread> pool;
   const int64_t share = (num_atoms + threads - 1) / threads;
@@ -214,22 +278,23 @@ void run(const T* pos, int64_t num_atoms, const Crystals& crystals, const Block*
   }
   work(0, std::min(num_atoms, share));
   for (auto& thread : pool) thread.join();
+  return 0;
 }
 
 }  // namespace
 
 extern "C" {
 
-void sgnn_symmetrized_fourier_f32(const float* pos, int64_t num_atoms, const Crystals* crystals, const Block* blocks,
-                                  int64_t num_blocks, int64_t max_index, float* out, int64_t out_stride,
-                                  int64_t num_threads) {
-  run(pos, num_atoms, *crystals, blocks, num_blocks, max_index, out, out_stride, num_threads);
+int sgnn_symmetrized_fourier_f32(const float* pos, int64_t num_atoms, const Crystals<float>* crystals,
+                                 const Block* blocks, int64_t num_blocks, int64_t max_index, float* out,
+                                 int64_t out_stride, int64_t num_threads) {
+  return run(pos, num_atoms, *crystals, blocks, num_blocks, max_index, out, out_stride, num_threads);
 }
 
-void sgnn_symmetrized_fourier_f64(const double* pos, int64_t num_atoms, const Crystals* crystals,
-                                  const Block* blocks, int64_t num_blocks, int64_t max_index, double* out,
-                                  int64_t out_stride, int64_t num_threads) {
-  run(pos, num_atoms, *crystals, blocks, num_blocks, max_index, out, out_stride, num_threads);
+int sgnn_symmetrized_fourier_f64(const double* pos, int64_t num_atoms, const Crystals<double>* crystals,
+                                 const Block* blocks, int64_t num_blocks, int64_t max_index, double* out,
+                                 int64_t out_stride, int64_t num_threads) {
+  return run(pos, num_atoms, *crystals, blocks, num_blocks, max_index, out, out_stride, num_threads);
 }
 
 }  // extern "C"

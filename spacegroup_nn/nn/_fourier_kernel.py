@@ -30,10 +30,11 @@ class _Block(ctypes.Structure):
 
 class _Crystals(ctypes.Structure):
     _fields_ = [  # mirrors struct Crystals
-        ("inverse_cells", ctypes.c_void_p),
+        ("cells", ctypes.c_void_p),
         ("batch", ctypes.c_void_p),
         ("space_group", ctypes.c_void_p),
         ("metric_of", ctypes.c_void_p),
+        ("num_crystals", ctypes.c_int64),
     ]
 
 
@@ -47,7 +48,7 @@ def _load() -> dict[torch.dtype, ctypes._CFuncPtr] | None:
         torch.float64: library.sgnn_symmetrized_fourier_f64,
     }
     for function in functions.values():
-        function.restype = None
+        function.restype = ctypes.c_int  # 0, or -1 for a batch index out of range
         function.argtypes = [
             ctypes.c_void_p,  # pos (N, 3)
             ctypes.c_int64,  # N
@@ -87,7 +88,8 @@ def symmetrized_fourier(
     pos : Tensor
         ``(N, 3)`` float32 or float64 Cartesian positions.
     cell : Tensor
-        ``(B, 3, 3)`` cells, rows are lattice vectors (inverted here in float64).
+        ``(B, 3, 3)`` cells with the dtype of ``pos``, rows are lattice vectors (inverted in
+        float64 by the kernel).
     space_group : Tensor
         ``(B,)`` int64 space-group number of each crystal.
     batch : Tensor
@@ -108,17 +110,14 @@ def symmetrized_fourier(
     Tensor
         ``(N, sum of K)`` with the dtype of ``pos``: per block, Re then Im of the outputs.
     """
-    batch = batch.long().contiguous()
-    if batch.numel() and not 0 <= int(batch.min()) <= int(batch.max()) < len(space_group):
-        raise IndexError(f"batch indices must lie in [0, {len(space_group)}), the number of crystals")
     keep = [  # referenced by the structs below until the call returns
         pos.contiguous(),
-        torch.linalg.inv(cell.double()).contiguous(),
-        batch,
+        cell.to(pos.dtype).contiguous(),
+        batch.long().contiguous(),
         space_group.long().contiguous(),
         metric_of.contiguous(),
     ]
-    crystals = _Crystals(*(tensor.data_ptr() for tensor in keep[1:]))
+    crystals = _Crystals(*(tensor.data_ptr() for tensor in keep[1:]), len(space_group))
     structs, column = (_Block * len(blocks))(), 0
     for struct, block in zip(structs, blocks, strict=True):
         tables = [block[name].contiguous() for name in TABLES]
@@ -129,7 +128,7 @@ def symmetrized_fourier(
             setattr(struct, name, table.data_ptr())
         column += 2 * half
     out = pos.new_empty(pos.shape[0], column)
-    _FUNCTIONS[pos.dtype](
+    status = _FUNCTIONS[pos.dtype](
         keep[0].data_ptr(),
         pos.shape[0],
         crystals,
@@ -140,4 +139,6 @@ def symmetrized_fourier(
         column,
         torch.get_num_threads(),
     )
+    if status:
+        raise IndexError(f"batch indices must lie in [0, {len(space_group)}), the number of crystals")
     return out

@@ -108,19 +108,24 @@ class SymmetrizedFourierFeatures(nn.Module):
         build = normalizer_basis if self.invariance == "normalizer" else fourier_basis
         return build(SpaceGroup(number), self.radius)
 
+    def _table(self, name: str, key: str) -> Tensor:
+        return self._buffers[f"{name}_{key}"]  # a plain dict lookup: this runs on every call
+
     def _ensure_tables(self, numbers: Tensor) -> None:
-        missing = torch.unique(numbers[self.metric_of[numbers] < 0]).tolist()
-        for number in missing:  # once per group and module, never again
+        known = self.metric_of[numbers]
+        if bool((known >= 0).all()):
+            return
+        for number in torch.unique(numbers[known < 0]).tolist():  # once per group and module
             basis = self.basis(number)
             metric = METRIC_NAMES.index(basis.metric)
             self.metric_of[number] = metric
             name = METRIC_NAMES[metric]
             # psi_k = omega^{p_k} / |O| * sum_{k' in O} omega^{-p_k'} e_k'(x), zero if extinct
             weight = np.where(basis.extinct, 0.0, 1.0 / basis.orbit_sizes[basis.orbit])
-            half = getattr(self, f"{name}_half").numpy()
-            getattr(self, f"{name}_orbit")[number] = torch.tensor(basis.orbit)
-            getattr(self, f"{name}_twelfths")[number] = torch.tensor(basis.phase_twelfths % 12)
-            getattr(self, f"{name}_scale")[number] = torch.tensor(weight[half])
+            half = self._table(name, "half").numpy()
+            self._table(name, "orbit")[number] = torch.tensor(basis.orbit)
+            self._table(name, "twelfths")[number] = torch.tensor(basis.phase_twelfths % 12)
+            self._table(name, "scale")[number] = torch.tensor(weight[half])
 
     def forward(self, pos: Tensor, cell: Tensor, space_group: Tensor, batch: Tensor | None = None) -> Tensor:
         if batch is None:
@@ -131,7 +136,7 @@ class SymmetrizedFourierFeatures(nn.Module):
         self._ensure_tables(space_group)
         differentiable = torch.is_grad_enabled() and (pos.requires_grad or cell.requires_grad)
         if _fourier_kernel.supports(pos) and not differentiable:
-            blocks = [{key: getattr(self, f"{name}_{key}") for key in TABLES} for name in METRIC_NAMES]
+            blocks = [{key: self._table(name, key) for key in TABLES} for name in METRIC_NAMES]
             return _fourier_kernel.symmetrized_fourier(
                 pos, cell, space_group, batch, self.metric_of, blocks, self.max_index
             )
@@ -150,20 +155,16 @@ class SymmetrizedFourierFeatures(nn.Module):
 
     def _block(self, name: str, frac: Tensor, numbers: Tensor) -> Tensor:
         """The torch path (differentiable): the kernel's arithmetic as whole-array operations."""
-
-        def table(key: str) -> Tensor:
-            return getattr(self, f"{name}_{key}")
-
-        orbit = table("orbit")[numbers].long()
-        shift = (2 * np.pi / 12) * table("twelfths")[numbers].to(frac.dtype)
-        angle = 2 * np.pi * frac @ table("wavevectors").to(frac.dtype).T - shift
+        orbit = self._table(name, "orbit")[numbers].long()
+        shift = (2 * np.pi / 12) * self._table(name, "twelfths")[numbers].to(frac.dtype)
+        angle = 2 * np.pi * frac @ self._table(name, "wavevectors").to(frac.dtype).T - shift
         # orbit sums of omega^{-p} e_k, then psi_k = weight * omega^{p_k} * sum over its orbit
         sum_cos = torch.zeros_like(angle).scatter_add(1, orbit, torch.cos(angle))
         sum_sin = torch.zeros_like(angle).scatter_add(1, orbit, torch.sin(angle))
-        half = table("half")
+        half = self._table(name, "half")
         half_orbit = orbit[:, half]
         sum_cos, sum_sin = sum_cos.gather(1, half_orbit), sum_sin.gather(1, half_orbit)
-        scale, shift = table("scale")[numbers].to(frac.dtype), shift[:, half]
+        scale, shift = self._table(name, "scale")[numbers].to(frac.dtype), shift[:, half]
         out_cos, out_sin = scale * torch.cos(shift), scale * torch.sin(shift)
         return torch.cat(
             [out_cos * sum_cos - out_sin * sum_sin, out_sin * sum_cos + out_cos * sum_sin], dim=1
