@@ -53,7 +53,12 @@ class NonFiniteCoordinatesError(StructureError):
 
 
 class InvalidCellError(StructureError):
-    """The lattice has zero or negative volume, or is not periodic in three dimensions."""
+    """The lattice has zero or negative volume, or the input is not periodic in three dimensions.
+
+    The volume is the signed determinant of the lattice vectors (as rows): a left-handed set
+    of vectors has negative volume. CIF cell parameters have negative volume when a length is
+    negative or the angles close no cell. A molecule passed as a crystal is this error too.
+    """
 
 
 class OverlappingAtomsError(StructureError):
@@ -65,7 +70,7 @@ class DisorderedStructureError(StructureError):
 
 
 class UnknownElementError(StructureError):
-    """A species is not a chemical element."""
+    """A species is not a chemical element (the message names its symbol or atomic number)."""
 
 
 class TooManyAtomsError(StructureError):

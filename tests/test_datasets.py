@@ -166,7 +166,9 @@ def test_reader_edge_cases(tmp_path: Path) -> None:
         path, index=False
     )
     records, rejects = read_csv(path).read()
-    assert rejects == [Reject("two.csv:1", "the CIF holds 2 structures, expected one")]
+    assert rejects == [
+        Reject("two.csv:1", "StructureParseError: two.csv:1: the CIF holds 2 structures, expected one")
+    ]
     assert records[0].id == "two.csv:2" and records[0].targets == {"e": 2.0}
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(DatasetError, match=r"bad\.json: cannot read the JSON"):

@@ -410,11 +410,11 @@ def _cif_text(block: str = "FeCo") -> str:
     [
         (lambda tmp: tmp / "missing.cif", "does not exist"),
         (lambda tmp: tmp, "is not a file"),
-        (lambda tmp: _write(tmp / "garbled.cif", "loop_\n_x 1 2\n#@!$\n"), "cannot read"),
-        (lambda tmp: _write(tmp / "cut.cif", _cif_text()[:300]), "cannot read"),
+        (lambda tmp: _write(tmp / "garbled.cif", "loop_\n_x 1 2\n#@!$\n"), "cannot parse the CIF"),
+        (lambda tmp: _write(tmp / "cut.cif", _cif_text()[:300]), "cannot parse the CIF"),
         (lambda tmp: _write(tmp / "two.cif", _cif_text("one") + _cif_text("two")), "2 structures"),
         (lambda tmp: _write(tmp / "notes.txt", "4.0 0 0\n"), "cannot read"),
-        (lambda tmp: _write(tmp / "POSCAR", "Fe\n1.0\n4 0 0\n0 4 0\n"), "cannot read"),
+        (lambda tmp: _write(tmp / "POSCAR", "Fe\n1.0\n4 0 0\n0 4 0\n"), "cannot parse the POSCAR"),
     ],
     ids=["missing", "directory", "garbled_cif", "truncated_cif", "two_blocks", "unknown", "poscar"],
 )

@@ -21,7 +21,7 @@ from ..errors import StructureError
 from ..groups import StandardCrystal, standardize
 from ._base import CachedCrystalDataset, SplitLike, config_hash, target_array
 from .errors import DatasetError
-from .readers import RecordReader, Reject, _parse_row, _Row, detect_format, read_records
+from .readers import RecordReader, Reject, _parse_row, _Row, detect_format, read_records, reject
 
 __all__ = ["DEFAULT_SYMPREC", "CrystalDataset"]
 
@@ -323,7 +323,7 @@ def _standardize_row(row: _Row, options: tuple) -> tuple[str, StandardCrystal, n
             name=record.id,
         )
     except StructureError as error:
-        return Reject(record.id, f"{type(error).__name__}: {error}")
+        return reject(record.id, error)
     return record.id, crystal, y
 
 

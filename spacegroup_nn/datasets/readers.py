@@ -41,12 +41,13 @@ import csv
 import json
 import math
 import os
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from ..errors import StructureError
+from ..groups.reading import parse_structure
 from .errors import DatasetError
 
 if TYPE_CHECKING:
@@ -556,35 +557,15 @@ def _parse_row(row: _Row) -> Record | Reject:
         except OSError as error:
             return Reject(row.id, f"cannot read {row.path.name}: {error}")
     try:
-        structure = _parse_structure(text, row.fmt)
-    except _ParseError as error:
-        return Reject(row.id, str(error))
+        structure = parse_structure(text, row.fmt, row.id)
+    except StructureError as error:
+        return reject(row.id, error)
     return Record(row.id, structure, row.targets)
 
 
-class _ParseError(Exception):
-    pass
-
-
-def _parse_structure(text: str, fmt: Literal["cif", "poscar"]) -> Structure:
-    """Parse one structure with pymatgen; any failure becomes ``_ParseError``."""
-    from pymatgen.core import Structure
-    from pymatgen.io.cif import CifParser
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            if fmt == "poscar":
-                return Structure.from_str(text, fmt="poscar")
-            structures = CifParser.from_str(text).parse_structures(primitive=False, on_error="raise")
-        except Exception as error:  # pymatgen raises many types for malformed input
-            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise _ParseError(
-                f"cannot parse the {fmt.upper()} ({type(error).__name__}: {message})"
-            ) from error
-    if len(structures) != 1:
-        raise _ParseError(f"the CIF holds {len(structures)} structures, expected one")
-    return structures[0]
+def reject(row_id: str, error: StructureError) -> Reject:
+    """The :class:`Reject` of a row whose structure raised ``error``: ``"Type: message"``."""
+    return Reject(row_id, f"{type(error).__name__}: {error}")
 
 
 def _unique(row_id: str, where: str, seen: dict[str, str], row: _Row) -> _Row:

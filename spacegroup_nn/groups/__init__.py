@@ -3,6 +3,7 @@
 from .normalizer import EuclideanNormalizer, euclidean_normalizer
 from .point_group import CRYSTALLOGRAPHIC_POINT_GROUPS, HERMANN_MAUGUIN, PointGroup, as_point_group
 from .random_crystal import random_crystal
+from .reading import parse_structure
 from .space_group import SettingTransformation, SpaceGroup, canonical_hall_number
 from .standardize import StandardCrystal, standardize
 
@@ -17,6 +18,7 @@ __all__ = [
     "as_point_group",
     "canonical_hall_number",
     "euclidean_normalizer",
+    "parse_structure",
     "random_crystal",
     "standardize",
 ]

@@ -12,7 +12,6 @@ Conventions
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from ..errors import (
     UnknownElementError,
 )
 from ._spglib import SpglibError, symmetry_dataset
+from .reading import read_structure
 from .space_group import SpaceGroup, canonical_hall_number
 
 if TYPE_CHECKING:
@@ -133,8 +133,10 @@ def standardize(
         An ordered pymatgen ``Structure``; an ASE ``Atoms`` periodic in three dimensions; a
         tuple ``(lattice, frac_coords, numbers)`` of a ``(3, 3)`` real array (lattice vectors
         as rows, Å), an ``(N, 3)`` real array and an ``(N,)`` integer array of atomic numbers
-        (1..118); or the path of a file pymatgen reads (CIF, POSCAR, ...). A CIF must hold
-        exactly one structure.
+        (1..118); or the path of a file pymatgen reads (CIF, POSCAR, ...), read with
+        :func:`~spacegroup_nn.groups.reading.read_structure`. A CIF must hold exactly one
+        structure. For CIF or POSCAR text use
+        :func:`~spacegroup_nn.groups.parse_structure` first.
     symprec : float
         Distance tolerance of the symmetry detection, in Å. The default is spglib's 1e-5
         (pymatgen's ``SpacegroupAnalyzer`` uses 0.01). Relaxed structures written with few
@@ -163,11 +165,15 @@ def standardize(
     NonFiniteCoordinatesError
         The lattice or a coordinate is NaN or infinite.
     InvalidCellError
-        The lattice has zero or negative volume, or the input is not periodic in 3D.
+        The lattice has zero volume, or negative volume: its determinant (vectors as rows) is
+        negative, i.e. the vectors are left-handed (swap two of them); or the input is a
+        molecule or not periodic in 3D.
     DisorderedStructureError
-        A site has partial occupancy or mixed species.
+        A site has partial occupancy or mixed species (pymatgen species, or ASE's
+        ``info["occupancy"]`` from its CIF reader).
     UnknownElementError
-        A species is not a chemical element (atomic number outside 1..118).
+        A species is not a chemical element (a dummy species, named by its symbol, or an
+        atomic number outside 1..118).
     OverlappingAtomsError
         Two atoms are closer than ``max(min_distance, symprec)``.
     TooManyAtomsError
@@ -237,7 +243,7 @@ def _as_cell(obj: object, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     from pymatgen.core import IStructure
 
     if isinstance(obj, (str, os.PathLike)):
-        return _from_structure(_read_file(Path(obj), label), label)
+        return _from_structure(read_structure(Path(obj), label), label)
     if isinstance(obj, IStructure):
         return _from_structure(obj, label)
     if isinstance(obj, Atoms):
@@ -250,40 +256,18 @@ def _as_cell(obj: object, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     )
 
 
-def _read_file(path: Path, label: str) -> IStructure:
-    """Read the single structure of a file with pymatgen; every failure is a parse error.
-
-    CIFs are read with ``CifParser`` rather than ``Structure.from_file``, which would
-    silently keep the first of several structures. Data blocks without a structure (e.g.
-    publication data) are skipped, with pymatgen's warning.
-    """
-    from pymatgen.core import Structure
-    from pymatgen.io.cif import CifParser
-
-    if not path.is_file():
-        problem = "is not a file" if path.exists() else "does not exist"
-        raise StructureParseError(f"{label}: {problem}")
-    try:
-        if not fnmatch.fnmatch(path.name.lower(), "*.cif*"):
-            return Structure.from_file(path)
-        structures = CifParser(path).parse_structures(primitive=False)
-    except Exception as error:
-        raise StructureParseError(
-            f"{label}: cannot read a structure ({type(error).__name__}: {error})"
-        ) from error
-    if len(structures) != 1:
-        raise StructureParseError(
-            f"{label}: the CIF holds {len(structures)} structures, standardize needs one"
-        )
-    return structures[0]
-
-
 def _from_structure(structure: IStructure, label: str) -> tuple[np.ndarray, ...]:
+    from pymatgen.core import DummySpecies
+
     for index, site in enumerate(structure):
         if not site.is_ordered:
             raise DisorderedStructureError(
                 f"{label}: site {index} is disordered (species {site.species}); "
                 "only ordered structures have a space group"
+            )
+        if isinstance(site.specie, DummySpecies):
+            raise UnknownElementError(
+                f"{label}: atom {index} is {site.specie.symbol!r}, not a chemical element"
             )
     if not all(structure.lattice.pbc):
         raise InvalidCellError(f"{label}: the lattice is not periodic in 3D (pbc={structure.lattice.pbc})")
@@ -299,8 +283,25 @@ def _from_atoms(atoms: Atoms, label: str) -> tuple[np.ndarray, ...]:
     if not atoms.pbc.all():
         raise InvalidCellError(f"{label}: the Atoms are not periodic in 3D (pbc={atoms.pbc})")
     _check_lattice(lattice, label)
-    frac_coords = np.linalg.solve(lattice.T, np.asarray(atoms.positions, dtype=np.float64).T).T
-    return lattice, frac_coords, numbers
+    _check_occupancy(atoms, label)
+    positions = np.asarray(atoms.positions, dtype=np.float64)
+    _check_finite(positions, "Cartesian position (Å)", label)
+    return lattice, np.linalg.solve(lattice.T, positions.T).T, numbers
+
+
+def _check_occupancy(atoms: Atoms, label: str) -> None:
+    """Partial occupancies that ASE's CIF reader keeps in ``info["occupancy"]`` (by site kind)."""
+    occupancy = atoms.info.get("occupancy")
+    kinds = atoms.arrays.get("spacegroup_kinds")
+    if occupancy is None or kinds is None:
+        return
+    for index, kind in enumerate(kinds):
+        species = occupancy.get(str(kind), {})
+        if len(species) > 1 or any(value != 1 for value in species.values()):
+            raise DisorderedStructureError(
+                f"{label}: atom {index} has partial occupancy {species}; "
+                "only ordered structures have a space group"
+            )
 
 
 def _from_tuple(cell: tuple | list, label: str) -> tuple[np.ndarray, ...]:
@@ -332,27 +333,45 @@ def _validate_cell(lattice: np.ndarray, frac_coords: np.ndarray, numbers: np.nda
     if len(numbers) == 0:
         raise EmptyStructureError(f"{label}: the structure has no atoms")
     _check_lattice(lattice, label)
-    bad = np.flatnonzero(~np.isfinite(frac_coords).all(axis=1))
-    if len(bad):
-        raise NonFiniteCoordinatesError(
-            f"{label}: atom {bad[0]} has non-finite coordinates {frac_coords[bad[0]]}"
-        )
+    _check_finite(frac_coords, "fractional coordinates", label)
     bad = np.flatnonzero((numbers < 1) | (numbers > MAX_ATOMIC_NUMBER))
     if len(bad):
+        from ase.data import chemical_symbols
+
+        number = int(numbers[bad[0]])
+        symbol = f" ({chemical_symbols[number]!r})" if 0 <= number < len(chemical_symbols) else ""
         raise UnknownElementError(
-            f"{label}: atom {bad[0]} has atomic number {numbers[bad[0]]}, not a chemical "
+            f"{label}: atom {bad[0]} has atomic number {number}{symbol}, not a chemical "
             f"element (1..{MAX_ATOMIC_NUMBER})"
         )
 
 
+def _check_finite(coords: np.ndarray, what: str, label: str) -> None:
+    """Raise :class:`NonFiniteCoordinatesError` for the first row of ``(N, 3)`` ``coords``
+    that holds a NaN or an infinity."""
+    bad = np.flatnonzero(~np.isfinite(coords).all(axis=1))
+    if len(bad):
+        raise NonFiniteCoordinatesError(f"{label}: atom {bad[0]} has non-finite {what} {coords[bad[0]]}")
+
+
 def _check_lattice(lattice: np.ndarray, label: str) -> None:
+    """Raise unless the lattice ``(3, 3)`` (rows) is finite, right-handed and not degenerate.
+
+    The volume is the signed determinant: a left-handed set of lattice vectors has negative
+    volume and is rejected with :class:`InvalidCellError` (swap two vectors to fix it).
+    """
     if not np.isfinite(lattice).all():
-        raise NonFiniteCoordinatesError(f"{label}: the lattice has non-finite entries {lattice}")
+        raise NonFiniteCoordinatesError(f"{label}: the lattice has non-finite entries {lattice.tolist()}")
     volume = np.linalg.det(lattice)
-    if volume <= _MIN_RELATIVE_VOLUME * np.prod(np.linalg.norm(lattice, axis=1)):
+    if abs(volume) <= _MIN_RELATIVE_VOLUME * np.prod(np.linalg.norm(lattice, axis=1)):
         raise InvalidCellError(
-            f"{label}: the lattice has volume {volume:.6g} Å^3; it must be positive "
-            "(right-handed, non-degenerate lattice vectors)"
+            f"{label}: the lattice has zero volume ({volume:.6g} Å^3): its vectors are (nearly) "
+            "linearly dependent"
+        )
+    if volume < 0:
+        raise InvalidCellError(
+            f"{label}: the lattice has negative volume ({volume:.6g} Å^3): its vectors are "
+            "left-handed; swap two of them (and the matching fractional coordinates)"
         )
 
 
