@@ -14,6 +14,7 @@ from spacegroup_nn.errors import (
     NonFiniteCoordinatesError,
     OverlappingAtomsError,
     StructureParseError,
+    SymmetryDetectionError,
 )
 from spacegroup_nn.groups import CRYSTALLOGRAPHIC_POINT_GROUPS, HERMANN_MAUGUIN
 from spacegroup_nn.solvers import (
@@ -340,6 +341,16 @@ def test_kh_is_exact_up_to_degree_five_only():
 # --------------------------------------------------------------------------- molecules
 
 
+def displacement(rotations: np.ndarray, atoms) -> float:
+    """Largest distance (Å) from an atom moved by one of ``rotations`` about the centre of mass
+    (ASE's masses: a centre independent of pymatgen's) to the nearest atom of its element."""
+    coords = atoms.positions - atoms.get_center_of_mass()
+    images = np.einsum("gij,aj->gai", rotations, coords)
+    distances = np.linalg.norm(images[:, :, None] - coords[None, None], axis=-1)
+    distances = np.where(atoms.numbers[None, None, :] == atoms.numbers[None, :, None], distances, np.inf)
+    return float(distances.min(axis=2).max())
+
+
 def _g2():
     from ase.collections import g2
 
@@ -361,11 +372,7 @@ def test_g2_molecule(name):
     assert_group(group.rotations)
     in_canonical(group)
     coords = atoms.positions - atoms.get_center_of_mass()  # ASE's masses: an independent centre
-    numbers = atoms.numbers
-    images = np.einsum("gij,aj->gai", group.rotations, coords)
-    distances = np.linalg.norm(images[:, :, None] - coords[None, None], axis=-1)
-    distances = np.where(numbers[None, None, :] == numbers[None, :, None], distances, np.inf)
-    assert distances.min(axis=2).max() < 0.3
+    assert displacement(group.rotations, atoms) < 0.3
     if group.symbol in ("C*v", "D*h"):
         assert group.l_max == 6 and group.order == {"C*v": 14, "D*h": 28}[group.symbol]
         canonical = coords @ group.canonical_frame.T
@@ -374,6 +381,72 @@ def test_g2_molecule(name):
         assert group.l_max == 4 and group.order == 120
     else:
         assert group.l_max is None and group.order == ORDERS[group.symbol]
+
+
+def symmetric_molecule(symbol: str, seed: int):
+    """A molecule with the exact symmetry ``symbol`` in a random orientation, and its group.
+
+    Orbits of random points under the canonical group (C, N, O; C and N for polyhedral
+    groups), scaled to 1.5, 2.2, 2.9 Å between nearest orbit points, rotated by a random
+    rotation ``q`` and shifted. Returns the ASE ``Atoms`` and the exact group in the
+    molecule's frame, ``q @ R @ q.T``, ``(order, 3, 3)``.
+    """
+    from ase import Atoms
+
+    rng = np.random.default_rng(seed)
+    rotations = PointGroup.from_symbol(symbol).rotations
+    species, points = [], []
+    for k, element in enumerate("CNO"[: 2 if symbol[0] in "TOI" else 3]):
+        point = rng.normal(size=3)
+        orbit = rotations @ point
+        gaps = np.linalg.norm(orbit[:, None] - orbit[None], axis=-1)[np.triu_indices(len(orbit), 1)]
+        scale = gaps.min() if len(orbit) > 1 else np.linalg.norm(point)
+        points.append(orbit * (1.5 + 0.7 * k) / scale)
+        species += [element] * len(orbit)
+    q = Rotation.random(random_state=seed).as_matrix()
+    atoms = Atoms(species, positions=np.concatenate(points) @ q.T + 1.0)
+    return atoms, q @ rotations @ q.T
+
+
+# one orientation per family, and cases where pymatgen's operations alone do not give the exact
+# group: only the Cn of S2n; 5 of the 8 operations of D2d (seed 7); operations accepted within
+# its tolerance but misoriented, which put the group up to 0.3 Å off (D4, D4d, T, O, I)
+SYMMETRIC_MOLECULES = [
+    *[(symbol, 0) for symbol in ("C2", "C3", "C4", "C2v", "C3v", "C2h", "C3h", "C4h", "C6h")],
+    ("C6", 9), ("C4v", 2), ("C6v", 8), ("Ci", 4), ("Cs", 0),
+    *[(symbol, 0) for symbol in ("D2", "D3", "D4", "D6", "D2h", "D4d", "T", "Th", "O", "I")],
+    ("D3h", 1), ("D4h", 2), ("D6h", 19), ("D2d", 2), ("D3d", 2), ("D5d", 2), ("D6d", 2),
+    ("Td", 2), ("Oh", 2), ("Ih", 10),
+    ("S4", 4), ("S4", 6), ("S6", 0), ("S6", 2), ("S8", 0), ("S8", 2),
+    ("D2d", 7), ("O", 1), ("I", 27),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("symbol", "seed"), SYMMETRIC_MOLECULES)
+def test_constructed_molecules_get_their_exact_group(symbol, seed):
+    from pymatgen.core import Molecule
+    from pymatgen.symmetry.analyzer import PointGroupAnalyzer
+
+    atoms, exact = symmetric_molecule(symbol, seed)
+    molecule = Molecule(atoms.get_chemical_symbols(), atoms.positions)
+    assert PointGroupAnalyzer(molecule).sch_symbol == symbol  # what pymatgen sees is the construction
+    assert displacement(exact, atoms) < 1e-9
+    for given in (molecule, atoms):
+        group = PointGroup.from_molecule(given)
+        assert group.symbol == symbol and group.rotations.shape == (ORDERS[symbol], 3, 3)
+        assert_group(group.rotations)
+        in_canonical(group)
+        close = np.abs(group.rotations[:, None] - exact[None]).max(axis=(2, 3)) < 1e-9
+        assert np.all(close.sum(axis=1) == 1), "the exact group of the construction"
+        assert displacement(group.rotations, atoms) < 1e-9
+
+
+def test_a_group_pymatgen_accepts_only_loosely_raises():
+    """pymatgen tests an operation per coordinate (each within its tolerance); this O molecule
+    then passes for Oh, whose inversion moves an atom more than 0.3 Å: a typed error."""
+    atoms, _ = symmetric_molecule("O", 10)
+    with pytest.raises(SymmetryDetectionError, match="no Oh group"):
+        PointGroup.from_molecule(atoms)
 
 
 def test_pymatgen_molecule_input_gives_the_same_group():

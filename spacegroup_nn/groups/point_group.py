@@ -32,8 +32,10 @@ Conventions
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -200,22 +202,32 @@ def _sorted(rotations: np.ndarray) -> np.ndarray:
     return rotations[order]
 
 
-def _closure(generators: list[np.ndarray]) -> np.ndarray:
-    """All products of ``generators`` (a finite group), ``(order, 3, 3)``, sorted, read-only."""
-    identity = np.eye(3)
-    found = {np.rint(identity * 1e6).astype(np.int64).tobytes(): identity}
-    frontier = [identity]
-    while frontier:
+def _generated(generators: list[np.ndarray], atol: float, limit: int) -> np.ndarray:
+    """Identity first, then every product of ``generators``, ``(m, 3, 3)``.
+
+    A breadth-first closure in which a product within a Frobenius distance ``atol`` of an
+    element already found is that element, so noisy generators (a detected symmetry) close as
+    well as exact ones. It stops once more than ``limit`` elements are found: ``m > limit``
+    then says that the generators do not close into a group of order ``<= limit`` at ``atol``.
+    """
+    found = [np.eye(3)]
+    frontier = [np.eye(3)]
+    while frontier and len(found) <= limit:
         fresh = []
         for element in frontier:
             for generator in generators:
                 product = element @ generator
-                key = np.rint(product * 1e6).astype(np.int64).tobytes()
-                if key not in found:
-                    found[key] = product
+                if _distances(np.array(found), product[None]).min() >= atol:
+                    found.append(product)
                     fresh.append(product)
         frontier = fresh
-    rotations = _sorted(_snap(np.array(list(found.values()))))
+    return np.array(found)
+
+
+def _closure(generators: list[np.ndarray], limit: int) -> np.ndarray:
+    """All products of exact ``generators`` (a finite group of order ``<= limit``),
+    ``(order, 3, 3)``, snapped, sorted, read-only."""
+    rotations = _sorted(_snap(_generated(generators, _EXACT_ATOL, limit)))
     rotations.setflags(write=False)
     return rotations
 
@@ -263,60 +275,71 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(squared, 0.0))
 
 
-def _matches(source: np.ndarray, target: np.ndarray, frame: np.ndarray, atol: float) -> bool:
-    """Whether ``frame @ source @ frame.T`` is ``target`` as a set, element by element."""
+def _embeds(source: np.ndarray, target: np.ndarray, frame: np.ndarray, atol: float) -> bool:
+    """Whether every element of ``frame @ source @ frame.T`` is an element of ``target``, no two
+    the same one (a bijection when the sizes agree)."""
     close = _distances(frame @ source @ frame.T, target) < atol
-    return bool(np.all(close.sum(axis=1) == 1) and np.all(close.sum(axis=0) == 1))
+    return bool(np.all(close.sum(axis=1) == 1) and np.all(close.sum(axis=0) <= 1))
+
+
+def _pinning(has_axis: np.ndarray, axis: np.ndarray, candidates: np.ndarray) -> tuple[int, int | None]:
+    """Two elements that fix a frame: the element with an axis and the fewest ``candidates``,
+    then the one with the fewest among those whose axis is not parallel to its axis (None if
+    every axis is parallel)."""
+    first = int(np.argmin(np.where(has_axis, candidates, np.inf)))
+    skew = has_axis & (np.abs(axis @ axis[first]) < 1.0 - 1e-6)
+    return first, int(np.argmin(np.where(skew, candidates, np.inf))) if skew.any() else None
+
+
+def _embeddings(source: np.ndarray, target: np.ndarray, atol: float) -> Iterator[np.ndarray]:
+    """Proper rotations ``Q`` with ``Q source Q^T`` a subset of ``target``, element by element.
+
+    ``source`` and ``target`` are lists of orthogonal matrices ``(m, 3, 3)`` and ``(n, 3, 3)``.
+    Two source elements fix the frame (:func:`_pinning`, fewest target elements of their kind:
+    determinant and angle). Every pair of target elements of the same kinds, with the same
+    angle between their axes, is tried with both orientations of each axis, and each ``Q``
+    that maps the whole source into the target is yielded; a source whose axes are all
+    parallel fixes ``Q`` up to a rotation about that axis, which maps such a group to itself.
+    ``atol`` bounds the Frobenius distance between matched matrices.
+    """
+    if len(source) > len(target):
+        return
+    s_det, s_trace, s_axis = _axes(source)
+    t_det, t_trace, t_axis = _axes(target)
+    tol = max(3.0 * atol, 1e-6)
+    same = (s_det[:, None] == t_det[None]) & (np.abs(s_trace[:, None] - t_trace[None]) < tol)
+    same &= (np.linalg.norm(t_axis, axis=1) > 0.5)[None]
+    s_has_axis = np.linalg.norm(s_axis, axis=1) > 0.5
+    if not s_has_axis.any():  # C1 or Ci: nothing to align
+        if _embeds(source, target, np.eye(3), atol):
+            yield np.eye(3)
+        return
+    first, second = _pinning(s_has_axis, s_axis, same.sum(axis=1))
+    if second is None:
+        source_frame = _frame(s_axis[first], None)
+        for i in np.flatnonzero(same[first]):
+            for sign_i in (1.0, -1.0):
+                frame = _frame(sign_i * t_axis[i], None).T @ source_frame
+                if _embeds(source, target, frame, atol):
+                    yield frame
+        return
+    source_frame = _frame(s_axis[first], s_axis[second])
+    cosine = s_axis[first] @ s_axis[second]
+    for i, j in itertools.product(np.flatnonzero(same[first]), np.flatnonzero(same[second])):
+        for sign_i, sign_j in itertools.product((1.0, -1.0), repeat=2):
+            if abs(sign_i * sign_j * (t_axis[i] @ t_axis[j]) - cosine) > tol:
+                continue
+            frame = _frame(sign_i * t_axis[i], sign_j * t_axis[j]).T @ source_frame
+            if _embeds(source, target, frame, atol):
+                yield frame
 
 
 def _align(source: np.ndarray, target: np.ndarray, atol: float) -> np.ndarray | None:
-    """A proper rotation ``Q`` with ``Q source Q^T = target`` as sets, or None if none is found.
-
-    ``target`` is a group in its canonical frame. Two of its elements fix the frame: the one
-    on the z axis with the smallest rotation angle, and one off the z axis (the closest to
-    x). Every pair of source elements of the same kinds (determinant, angle) with the same
-    angle between their axes is tried, with both orientations of each axis; the first
-    rotation that maps the whole source onto the target wins. ``atol`` bounds the Frobenius
-    distance between matched matrices.
-    """
+    """A proper rotation ``Q`` with ``Q source Q^T = target`` as sets (the first of
+    :func:`_embeddings`), or None if the sizes differ or none is found."""
     if len(source) != len(target):
         return None
-    s_det, s_trace, s_axis = _axes(source)
-    t_det, t_trace, t_axis = _axes(target)
-    t_has_axis = np.linalg.norm(t_axis, axis=1) > 0.5
-    on_z = t_has_axis & (np.abs(t_axis[:, 2]) > 1.0 - 1e-9)
-    if not on_z.any():  # C1 or Ci: nothing to align
-        return np.eye(3) if _matches(source, target, np.eye(3), atol) else None
-    first = int(np.argmax(np.where(on_z, t_trace, -np.inf)))
-    off_z = np.flatnonzero(t_has_axis & ~on_z)
-    second = int(off_z[np.lexsort((-t_trace[off_z], -np.abs(t_axis[off_z, 0])))[0]]) if len(off_z) else None
-    tol = max(3.0 * atol, 1e-6)
-
-    def kind(index: int) -> np.ndarray:
-        return np.flatnonzero(
-            (s_det == t_det[index])
-            & (np.abs(s_trace - t_trace[index]) < tol)
-            & (np.linalg.norm(s_axis, axis=1) > 0.5)
-        )
-
-    target_frame = _frame(t_axis[first], None if second is None else t_axis[second])
-    cosine = 0.0 if second is None else abs(t_axis[first] @ t_axis[second])
-    for i in kind(first):
-        for sign_i in (1.0, -1.0):
-            u = sign_i * s_axis[i]
-            if second is None:
-                frame = target_frame.T @ _frame(u, None)
-                if _matches(source, target, frame, atol):
-                    return frame
-                continue
-            for j in kind(second):
-                if abs(abs(u @ s_axis[j]) - cosine) > tol:
-                    continue
-                for sign_j in (1.0, -1.0):
-                    frame = target_frame.T @ _frame(u, sign_j * s_axis[j])
-                    if _matches(source, target, frame, atol):
-                        return frame
-    return None
+    return next(_embeddings(source, target, atol), None)
 
 
 def _signature(rotations: np.ndarray) -> np.ndarray:
@@ -404,20 +427,82 @@ def _as_molecule(molecule: Any, min_distance: float) -> Any:
     return molecule
 
 
-def _maps_onto_itself(coords: np.ndarray, species: list, rotations: np.ndarray, tolerance: float) -> bool:
-    """Whether every rotation maps every atom (coordinates ``(N, 3)`` about the centre) onto an
-    atom of the same species within ``tolerance`` (Å)."""
-    from scipy.spatial import cKDTree
+class _Sites:
+    """The atoms of a molecule about its centre, to test and refine candidate symmetries.
 
-    labels = {name: index for index, name in enumerate(sorted(set(map(str, species))))}
-    # a fourth coordinate far apart for different species: a near neighbour has the same species
-    tag = 1e6 * np.array([labels[str(name)] for name in species], dtype=np.float64)[:, None]
-    tree = cKDTree(np.hstack([coords, tag]))
-    for rotation in rotations:
-        distances, _ = tree.query(np.hstack([coords @ rotation.T, tag]))
-        if distances.max() >= tolerance:
-            return False
-    return True
+    Parameters
+    ----------
+    coords : np.ndarray
+        ``(N, 3)`` float64 Cartesian coordinates (Å) relative to the centre of the group.
+    species : list
+        ``N`` species (anything with a stable ``str``); only atoms of one species match.
+    """
+
+    def __init__(self, coords: np.ndarray, species: list) -> None:
+        from scipy.spatial import cKDTree
+
+        labels = {name: index for index, name in enumerate(sorted(set(map(str, species))))}
+        # a fourth coordinate far apart for different species: a near neighbour has the same species
+        self._tag = 1e6 * np.array([labels[str(name)] for name in species], dtype=np.float64)[:, None]
+        self.coords = np.asarray(coords, dtype=np.float64)
+        self._tree = cKDTree(np.hstack([self.coords, self._tag]))
+
+    def nearest(self, rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each atom moved by ``rotation`` (3×3), the distance (Å) to the nearest atom of its
+        species and that atom's index: float64 ``(N,)`` and int ``(N,)``."""
+        return self._tree.query(np.hstack([self.coords @ rotation.T, self._tag]))
+
+    def maps(self, rotations: np.ndarray, tolerance: float) -> bool:
+        """Whether every element of ``rotations`` ``(m, 3, 3)`` moves every atom to within
+        ``tolerance`` (Å) of an atom of its species."""
+        return all(self.nearest(rotation)[0].max() < tolerance for rotation in rotations)
+
+    def fitted(self, rotation: np.ndarray) -> np.ndarray:
+        """The approximate symmetry ``rotation`` (3×3) made exact on the molecule.
+
+        Each atom is matched with the atom of its species nearest its image, and the orthogonal
+        matrix of the same determinant that maps the atoms onto their matches best (least
+        squares, Kabsch's algorithm) is returned. It is exact when the match is a symmetry of
+        the molecule, however far off ``rotation`` was within half the distance of two atoms.
+        """
+        _, match = self.nearest(rotation)
+        u, _, vt = np.linalg.svd(self.coords[match].T @ self.coords)
+        sign = np.sign(np.linalg.det(rotation)) * np.sign(np.linalg.det(u @ vt))
+        return u @ np.diag([1.0, 1.0, sign]) @ vt
+
+
+def _detected_operations(analyzer: Any, sites: _Sites, atol: float) -> np.ndarray:
+    """The operations of ``analyzer`` (a pymatgen ``PointGroupAnalyzer``), refined on the
+    molecule (:meth:`_Sites.fitted`) and closed under products (within a Frobenius distance
+    ``atol``), ``(m, 3, 3)``; ``m`` exceeds the order of ``analyzer.sch_symbol`` when they do
+    not close into a group of that order.
+
+    pymatgen accepts an operation that moves atoms by up to its ``tolerance``, so its list can
+    be a misoriented copy of the group; refining makes each operation exact.
+    """
+    order = _symbol_order(_normalize_symbol(analyzer.sch_symbol))
+    generators = [sites.fitted(op.rotation_matrix) for op in analyzer.get_symmetry_operations()]
+    return _generated(generators, atol, order)
+
+
+def _placement(
+    canonical: PointGroup, operations: np.ndarray, sites: _Sites, atol: float, tolerance: float
+) -> np.ndarray | None:
+    """A frame ``Q`` that puts the ``canonical`` group around the detected ``operations``
+    (``Q operations Q^T`` a subset of it, :func:`_embeddings`) and makes it a symmetry of the
+    molecule: every element of ``Q^T canonical Q`` maps ``sites`` onto themselves within
+    ``tolerance``. None if no placement does.
+
+    The operations can be a proper subgroup of the group pymatgen names: for ``S2n`` it
+    returns only the rotations of ``Cn`` (it tests the rotoreflection that decides the symbol
+    but never stores it), and an accidental spherical top can lose the twofold axes
+    perpendicular to its principal axis. Placing the named group around the subgroup and
+    checking it on the atoms recovers the whole group.
+    """
+    for frame in _embeddings(operations, canonical.rotations, atol):
+        if sites.maps(frame.T @ canonical.rotations @ frame, tolerance):
+            return frame
+    return None
 
 
 # ---------------------------------------------------------------------------- the class
@@ -571,13 +656,16 @@ class PointGroup:
 
         ``symbol`` is the analyzer's ``sch_symbol``. The rotations act on Cartesian
         coordinates relative to the centre of mass (``Molecule.center_of_mass``, atomic-mass
-        weighted): ``x -> com + R (x - com)`` maps the molecule onto itself within
-        ``tolerance`` (checked). They form an exact group: the analyzer's operations
-        (numerically noisy, from ``get_symmetry_operations``) fix the rotation
-        ``canonical_frame`` that carries them onto ``PointGroup.from_symbol(symbol)``, within
-        a Frobenius distance ``matrix_tolerance`` or, failing that, ``tolerance`` (the
-        tolerance at which pymatgen itself closes its operations), and the rotations are that
-        canonical group carried back, ``canonical_frame.T @ R @ canonical_frame``. For a linear
+        weighted): ``x -> com + R (x - com)`` maps the molecule onto itself, every atom to
+        within ``tolerance`` (Euclidean distance, checked) of an atom of its element. They form
+        an exact group, ``canonical_frame.T @ R @ canonical_frame`` for ``R`` in
+        ``PointGroup.from_symbol(symbol)``. The frame comes from the analyzer's operations
+        (``get_symmetry_operations``), each first refined on the atoms (the orthogonal matrix
+        that best maps every atom onto the atom nearest its image, so an operation that
+        pymatgen accepted within its tolerance becomes exact) and closed under products
+        (within a Frobenius distance ``matrix_tolerance``): the canonical group is placed
+        around them and kept if it maps the molecule onto itself. The placement tolerates a
+        short list: for ``S2n`` pymatgen returns only the rotations of ``Cn``. For a linear
         molecule (``"C*v"``, ``"D*h"``) the canonical frame puts the molecular axis (the
         inertia axis of zero moment, either direction) along z; for a single atom (``"Kh"``)
         it is the identity.
@@ -588,7 +676,7 @@ class PointGroup:
             Positions in Å; periodic boundary conditions of an ``Atoms`` are ignored.
         tolerance, eigen_tolerance, matrix_tolerance : float
             pymatgen's tolerances (Å; relative inertia eigenvalues; matrices), with pymatgen's
-            defaults; see above for their use in the alignment.
+            defaults; see above for their use in the check and the closure.
         l_max : int
             Degree up to which continuous groups (linear molecules, atoms) are exact.
         min_distance : float
@@ -602,8 +690,9 @@ class PointGroup:
             No atoms; a NaN or infinite coordinate; two atoms closer than ``min_distance``;
             partial occupancies.
         SymmetryDetectionError
-            The analyzer's operations do not form its group ``symbol`` within
-            ``matrix_tolerance``, or the exact group does not map the molecule onto itself.
+            No exact group ``symbol`` containing the analyzer's operations maps the molecule
+            onto itself within ``tolerance`` (pymatgen accepts an operation that moves each
+            coordinate by up to ``tolerance``, so it can name a group the atoms miss by more).
         InfinitePointGroupError
             A single atom with ``l_max > 5``.
         """
@@ -616,28 +705,26 @@ class PointGroup:
         symbol = analyzer.sch_symbol
         if symbol == "Kh":
             return cls._truncated(symbol, l_max, np.eye(3))
+        centred = analyzer.centered_mol
+        sites = _Sites(centred.cart_coords, list(centred.species))
         if symbol in _CONTINUOUS:
             axis = analyzer.principal_axes[int(np.argmin(np.abs(analyzer.eigvals)))]
             frame = np.roll(_frame(np.real(axis), None), -1, axis=0)  # rows x, y, z = axis
             group = cls._truncated(symbol, l_max, frame)
-        else:
-            canonical = _canonical(_normalize_symbol(symbol))
-            operations = np.array([op.rotation_matrix for op in analyzer.get_symmetry_operations()])
-            aligned = _align(operations, canonical.rotations, matrix_tolerance)
-            if aligned is None:  # pymatgen closes its operations at `tolerance`, not `matrix_tolerance`
-                aligned = _align(operations, canonical.rotations, max(tolerance, matrix_tolerance))
-            if aligned is None:
+            if not sites.maps(group.rotations, tolerance):
                 raise SymmetryDetectionError(
-                    f"pymatgen's {len(operations)} operations do not form the group {symbol} "
-                    f"(order {canonical.order}) within a distance {max(tolerance, matrix_tolerance)}"
+                    f"the {symbol} stand-in does not map the molecule onto itself within {tolerance} Å"
                 )
-            group = cls._create(aligned.T @ canonical.rotations @ aligned, symbol, aligned)
-        centred = analyzer.centered_mol
-        if not _maps_onto_itself(centred.cart_coords, list(centred.species), group.rotations, tolerance):
+            return group
+        canonical = _canonical(_normalize_symbol(symbol))
+        operations = _detected_operations(analyzer, sites, matrix_tolerance)
+        frame = _placement(canonical, operations, sites, matrix_tolerance, tolerance)
+        if frame is None:
             raise SymmetryDetectionError(
-                f"the exact {symbol} group does not map the molecule onto itself within {tolerance} Å"
+                f"no {symbol} group containing pymatgen's operations (refined on the molecule, "
+                f"{len(operations)} after closure) maps the molecule onto itself within {tolerance} Å"
             )
-        return group
+        return cls._create(frame.T @ canonical.rotations @ frame, symbol, frame)
 
     # ------------------------------------------------------------------ properties
 
@@ -688,7 +775,7 @@ class PointGroup:
 @functools.cache
 def _canonical(symbol: str) -> PointGroup:
     """The finite group ``symbol`` (normalized) in its canonical frame."""
-    rotations = _closure(_generators(symbol))
+    rotations = _closure(_generators(symbol), _symbol_order(symbol))
     if len(rotations) != _symbol_order(symbol):
         raise AssertionError(f"{symbol}: closure has {len(rotations)} elements, not {_symbol_order(symbol)}")
     return PointGroup._create(rotations, symbol, np.eye(3))
