@@ -1,4 +1,9 @@
-"""Machinery shared by the crystal datasets: cache keys, atomic checksummed files, rejects, splits."""
+"""Machinery shared by the crystal datasets: cache keys, atomic checksummed files, rejects, splits.
+
+Processed files hold plain tensors, lists and dictionaries, and are read with
+``torch.load(weights_only=True)`` only: a cache folder is never a way to run code. A file
+that does not load that way counts as damaged, and is rebuilt.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch_geometric.data import Data, Dataset, InMemoryDataset
+from torch_geometric.data.dataset import files_exist
 
 from .errors import DatasetError
 from .readers import InvalidTarget, Reject
@@ -22,7 +29,8 @@ from .splits import check_split, load_split
 __all__ = ["CachedCrystalDataset", "DatasetReports", "default_cache_dir", "write_rejects"]
 
 # Bump when the content of processed files changes for the same configuration.
-CACHE_SCHEMA = 1
+# 2: plain {"data": dict, "slices": dict} files instead of PyG's pickled (dict, slices, class)
+CACHE_SCHEMA = 2
 
 SplitLike = str | os.PathLike | Mapping[str, Sequence[str]]
 
@@ -72,19 +80,35 @@ def write_json_atomic(path: str | os.PathLike, content: Any) -> None:
 
 
 def save_checksummed(data_list: Sequence[Data], path: str | os.PathLike) -> str:
-    """Collate ``data_list`` and save it atomically (``InMemoryDataset.save``); its sha256.
+    """Collate ``data_list`` and save it atomically as plain tensors; its sha256.
 
-    The checksum is taken of the temporary file before the rename, so it is the checksum of
-    the bytes this call wrote.
+    The file holds ``{"data": Data.to_dict(), "slices": slices}`` (tensors, strings, lists,
+    dictionaries: no class), as :func:`load_collated` reads it. The checksum is taken of the
+    temporary file before the rename, so it is the checksum of the bytes this call wrote.
     """
+    data, slices = InMemoryDataset.collate(data_list)
+    payload = {"data": data.to_dict(), "slices": slices}
     digest: list[str] = []
 
     def write(tmp: str) -> None:
-        InMemoryDataset.save(data_list, tmp)
+        torch.save(payload, tmp)
         digest.append(_sha256(tmp))
 
     atomic_write(path, write)
     return digest[0]
+
+
+def load_collated(path: str | os.PathLike) -> tuple[Data, dict[str, Any] | None]:
+    """The collated ``Data`` and slices of a file written by :func:`save_checksummed`.
+
+    Read with ``torch.load(weights_only=True)``, which never unpickles an object: a file that
+    holds anything but tensors and plain containers raises (``pickle.UnpicklingError``), and
+    so does a file of another layout (``ValueError``).
+    """
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or set(payload) != {"data", "slices"}:
+        raise ValueError(f"{Path(path).name} is not a processed dataset file")
+    return Data.from_dict(payload["data"]), payload["slices"]
 
 
 def check_checksum(path: str | os.PathLike, expected: str | None) -> None:
@@ -97,6 +121,24 @@ def config_hash(config: Mapping[str, Any]) -> str:
     """Hex sha256 of a JSON-serializable configuration (keys sorted)."""
     text = json.dumps({**config, "cache_schema": CACHE_SCHEMA}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+class SafeProcessing:
+    """PyG's processing step without its pickled side files (mixin of the cached datasets).
+
+    PyG's ``Dataset._process`` reads ``processed/pre_transform.pt`` and ``pre_filter.pt``
+    with ``torch.load(weights_only=False)``, which runs whatever code a stranger put into
+    those files. The ``repr`` of ``pre_transform`` is part of our cache keys, so the files
+    are not needed: this version only builds the processed files that are missing.
+    """
+
+    force_reload: bool
+
+    def _process(self) -> None:
+        if not self.force_reload and files_exist(self.processed_paths):  # type: ignore[attr-defined]
+            return
+        os.makedirs(self.processed_dir, exist_ok=True)  # type: ignore[attr-defined]
+        self.process()  # type: ignore[attr-defined]
 
 
 class DatasetReports:
@@ -198,13 +240,15 @@ class DatasetReports:
         return f"{type(self).__name__}({len(self)})"  # type: ignore[arg-type]
 
 
-class CachedCrystalDataset(DatasetReports, InMemoryDataset):
+class CachedCrystalDataset(SafeProcessing, DatasetReports, InMemoryDataset):
     """Base class: an ``InMemoryDataset`` cached under a configuration hash, with rejects.
 
     Subclasses set ``self._cache_name`` and ``self._cache_key`` before calling
     ``super().__init__`` and implement :meth:`build`. Processed files are
     ``root/processed/<name>-<key>.pt`` (the collated data) and ``<name>-<key>.json`` (rejects
-    and counts); a configuration change gives a new key, hence a new file.
+    and counts); a configuration change gives a new key, hence a new file. The data file is
+    read with ``torch.load(weights_only=True)`` only (see :func:`load_collated`); a file that
+    fails its checksum or that load is rebuilt, never unpickled.
 
     Attributes
     ----------
@@ -280,19 +324,19 @@ class CachedCrystalDataset(DatasetReports, InMemoryDataset):
         write_json_atomic(meta_path, meta)
 
     def _load_verified(self) -> dict[str, Any]:
-        """Load the processed files; rebuild them once if they are corrupt or truncated."""
+        """Load the processed files; rebuild them once if they are corrupt, truncated or unsafe."""
         data_path, meta_path = self.processed_paths
         try:
             meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
             check_checksum(data_path, meta.get("sha256"))
-            self.load(data_path)
+            self.data, self.slices = load_collated(data_path)
         except Exception as error:  # any damage to the cache means: build it again
             self._log(
                 f"{self._cache_name}: cache in {Path(data_path).parent} is damaged ({error}); rebuilding"
             )
             self.process()
             meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
-            self.load(data_path)
+            self.data, self.slices = load_collated(data_path)
         return meta
 
     def build(self) -> tuple[list[Data], list[Reject], int, dict[str, Any]]:

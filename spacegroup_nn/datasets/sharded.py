@@ -20,10 +20,12 @@ from tqdm.auto import tqdm
 
 from ._base import (
     DatasetReports,
+    SafeProcessing,
     SplitLike,
     check_checksum,
     config_hash,
     default_cache_dir,
+    load_collated,
     save_checksummed,
     write_json_atomic,
 )
@@ -34,7 +36,7 @@ from .readers import Reject, _Row
 __all__ = ["ShardSampler", "ShardedCrystalDataset"]
 
 
-class ShardedCrystalDataset(_CrystalSource, DatasetReports, Dataset):
+class ShardedCrystalDataset(_CrystalSource, SafeProcessing, DatasetReports, Dataset):
     r"""A crystal dataset processed in shards of ``shard_size`` input rows, loaded lazily.
 
     The same items, rejects and cache key options as
@@ -55,6 +57,8 @@ class ShardedCrystalDataset(_CrystalSource, DatasetReports, Dataset):
       ``shard_size``; each shard is checksummed (sha256) and rebuilt when it is missing,
       truncated or corrupted (checked when the dataset is opened, by size, and when a shard
       is loaded, by checksum);
+    * shards are read with ``torch.load(weights_only=True)`` only: a file that needs
+      unpickling is never executed, it counts as damaged and is rebuilt;
     * all writes are atomic (temporary file, then rename), so two processes building the
       same entry both end with a valid cache;
     * processing resumes after an interruption: shards completed (and verified) are kept.
@@ -305,11 +309,11 @@ class ShardedCrystalDataset(_CrystalSource, DatasetReports, Dataset):
         shard = InMemoryDataset()
         try:
             check_checksum(data_path, json.loads(meta_path.read_text(encoding="utf-8"))["sha256"])
-            shard.load(os.fspath(data_path))
-        except Exception as error:
+            shard.data, shard.slices = load_collated(data_path)
+        except Exception as error:  # corrupt, truncated or unsafe (never unpickled)
             self._log(f"{self._cache_name}: shard {index} is damaged ({error}); rebuilding it")
             self._rebuild(index)
-            shard.load(os.fspath(data_path))
+            shard.data, shard.slices = load_collated(data_path)
         self._cache[index] = shard
         while len(self._cache) > self.cache_shards:
             self._cache.popitem(last=False)
