@@ -36,3 +36,23 @@ def test_bench_elastic_smoke(tmp_path, datasets_dir):
     assert residual["ieee"]["median"] < 1e-12 < residual["structure"]["median"]
     text = docs.read_text()
     assert text.startswith("## mp_elastic") and "python benchmarks/bench_elastic.py --smoke" in text
+
+
+def test_symmetry_error_applies_every_operation_to_the_cartesian_tensor():
+    import numpy as np
+    from pymatgen.core import Lattice, Structure
+
+    from spacegroup_nn.data.elastic import elastic_coordinates, elastic_crystal
+
+    bench_elastic = load_script("bench_elastic")
+    structure = Structure.from_spacegroup("Fm-3m", Lattice.cubic(3.6), ["Cu"], [[0, 0, 0]])
+    cubic = np.zeros((6, 6))
+    cubic[:3, :3] = 120.0
+    cubic[np.arange(3), np.arange(3)] = 170.0
+    cubic[np.arange(3, 6), np.arange(3, 6)] = 75.0
+    data, _ = elastic_crystal(structure, cubic, dtype=torch.float64)
+    assert len(bench_elastic.cartesian_point_group(data)) == 48
+    assert bench_elastic.symmetry_error(data.y.numpy()[0], data) < 1e-14
+    broken = cubic.copy()
+    broken[0, 5] = broken[5, 0] = 10.0  # C16 is zero in every cubic class
+    assert bench_elastic.symmetry_error(elastic_coordinates(broken), data) > 1e-2
