@@ -74,6 +74,22 @@ def test_encoders_are_orthonormal_and_keep_index_symmetries():
     np.testing.assert_allclose(coordinates, upper, atol=1e-12)
 
 
+def test_projector_acts_on_the_documented_flattening_of_voigt_matrices():
+    """tensor_projector's docstring: a Voigt 3x6 d-matrix (d_i4 = 2 d_i23) becomes the 18
+    coordinates with columns 4-6 divided by sqrt(2), flattened row-major; projecting them is
+    symmetrizing the Cartesian tensor."""
+    rng = np.random.default_rng(3)
+    d = symmetrize_tensor(rng.normal(size=(3, 3, 3)), PointGroup.from_symbol("C1"), "piezoelectric")
+    voigt = np.array([[d[i, j, k] * (1 if j == k else 2) for j, k in VOIGT] for i in range(3)])
+    v = (voigt / np.array([1, 1, 1, math.sqrt(2), math.sqrt(2), math.sqrt(2)])).ravel()
+    encoder = tensor_encoder("piezoelectric")
+    np.testing.assert_allclose(v, encoder @ d.ravel(), atol=1e-12)
+    group = SpaceGroup(186)  # 6mm: d31 = d32, d33, d15 = d24
+    symmetric = symmetrize_tensor(d, group, "piezoelectric")
+    projected = tensor_projector(group, "piezoelectric") @ v
+    np.testing.assert_allclose(projected, encoder @ symmetric.ravel(), atol=1e-12)
+
+
 @pytest.mark.parametrize("symbol", CRYSTALLOGRAPHIC_POINT_GROUPS)
 def test_independent_components_of_the_32_classes(symbol):
     group = PointGroup.from_symbol(symbol)

@@ -150,12 +150,31 @@ def _cartesian_projector(group: PointGroup, kind: str) -> np.ndarray:
 def tensor_projector(group: PointGroup | SpaceGroup, kind: TensorKind) -> np.ndarray:
     """Orthogonal projector onto the invariant tensors of ``kind``, in its Mandel coordinates.
 
+    ``P`` acts on the column vector ``v`` of the ``d`` Mandel coordinates of one tensor: ``P @ v``
+    (or ``v @ P`` for rows of a batch, ``P`` being symmetric) is its invariant part. The
+    coordinates, flattened in this order, are
+
+    * ``"rank2_symmetric"``, ``d = 6``: ``(T11, T22, T33, √2 T23, √2 T13, √2 T12)``;
+    * ``"piezoelectric"``, ``d = 18``: index ``6 i + J`` holds entry ``J`` of
+      ``(d_i11, d_i22, d_i33, √2 d_i23, √2 d_i13, √2 d_i12)`` (row-major over the 3×6 Mandel
+      matrix); from a Voigt 3×6 matrix of d-coefficients (``d_i4 = 2 d_i23``) divide columns
+      4-6 by √2 and flatten row-major;
+    * ``"elastic"``, ``d = 21``: the upper triangle ``I <= J`` (row-major) of
+      ``w_I w_J C_IJ`` for the Voigt stiffness ``C_IJ`` (pairs 11, 22, 33, 23, 13, 12) and
+      ``w = (1, 1, 1, √2, √2, √2)``, entries with ``I < J`` times √2.
+
+    From a Cartesian tensor ``T`` of any kind: ``v = tensor_encoder(kind) @ T.ravel()`` and
+    back ``T = (tensor_encoder(kind).T @ v).reshape((3,) * rank)``
+    (:func:`symmetrize_tensor` does the whole projection on ``T``). From a Voigt 6×6 stiffness:
+    ``v = spacegroup_nn.data.elastic.elastic_coordinates(voigt)`` and back
+    ``coordinates_to_voigt(v)``. Tensors are in the Cartesian frame of ``group``'s rotations.
+
     Parameters
     ----------
     group : PointGroup or SpaceGroup
         A space group stands for its point group (Cartesian frame of its idealized lattice).
     kind : {"rank2_symmetric", "piezoelectric", "elastic"}
-        See the module docstring for the coordinates (6, 18 and 21 of them).
+        The tensor kind, with the coordinates above (6, 18 and 21 of them).
 
     Returns
     -------
