@@ -25,18 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import DEFAULT_SYMPREC, SYNTHETIC_TARGET, CrystalDataset, SyntheticCrystals
+from .datasets import DEFAULT_SYMPREC, SYNTHETIC_TARGET
 from .errors import SpacegroupNNError
 from .groups import SpaceGroup, standardize
 from .solvers import fourier_basis, reflection_conditions
 from .training import MODELS, TrainConfig, evaluate, fit, load_checkpoint, predict
-from .workflows import STRUCTURE_SUFFIXES, SYNTHETIC, load_dataset, load_splits, load_structures
+from .workflows import STRUCTURE_SUFFIXES, SYNTHETIC, AnyDataset, load_dataset, load_structures, load_subsets
 from .zero_shot import format_table, plot, run_zero_shot
 
 __all__ = ["main"]
 
 
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
+def _add_data_options(parser: argparse.ArgumentParser, *, shards: bool = False) -> None:
     parser.add_argument(
         "--data", required=True, help="CSV, mp_elastic JSON, CGCNN/ALIGNN folder, or 'synthetic'"
     )
@@ -46,9 +46,16 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="use only the first LIMIT rows")
     parser.add_argument("--cache", help="cache folder of processed datasets")
     parser.add_argument("--seed", type=int, default=0, help="seed of splits and training (default 0)")
+    if shards:
+        parser.add_argument(
+            "--shard-size",
+            type=int,
+            help="process and read the data in shards of this many rows on disk (for data larger "
+            "than memory; default: in memory)",
+        )
 
 
-def _dataset(args: argparse.Namespace) -> CrystalDataset | SyntheticCrystals:
+def _dataset(args: argparse.Namespace) -> AnyDataset:
     return load_dataset(
         args.data,
         args.target,
@@ -57,12 +64,13 @@ def _dataset(args: argparse.Namespace) -> CrystalDataset | SyntheticCrystals:
         limit=args.limit,
         cache=args.cache,
         seed=args.seed,
+        shard_size=getattr(args, "shard_size", None),
     )
 
 
 def _train(args: argparse.Namespace) -> None:
     dataset = _dataset(args)
-    splits = load_splits(dataset, args.seed)
+    splits = load_subsets(dataset, args.seed)
     config = TrainConfig(
         model=args.model,
         target=dataset.target if hasattr(dataset, "target") else SYNTHETIC_TARGET,
@@ -110,8 +118,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     _, config = load_checkpoint(args.model)
     args.target = args.target or config.target
     dataset = _dataset(args)
-    crystals = list(dataset.splits[args.subset]) if args.split else list(dataset)
-    print(json.dumps(evaluate(args.model, crystals), indent=2))
+    print(json.dumps(evaluate(args.model, dataset.splits[args.subset] if args.split else dataset), indent=2))
 
 
 def _zero_shot(args: argparse.Namespace) -> None:
@@ -231,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     train = commands.add_parser("train", help="train a model on a dataset")
-    _add_data_options(train)
+    _add_data_options(train, shards=True)
     train.add_argument(
         "--model", default="transformer", choices=sorted(MODELS), help="model (default transformer)"
     )
@@ -256,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate_ = commands.add_parser("evaluate", help="MAE of a trained model on a labelled dataset")
     evaluate_.add_argument("--model", required=True, help="training output folder")
-    _add_data_options(evaluate_)
+    _add_data_options(evaluate_, shards=True)
     evaluate_.add_argument("--subset", default="test", help="split subset with --split (default test)")
     evaluate_.set_defaults(run=_evaluate)
 

@@ -21,12 +21,14 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
-from torch_geometric.data import Data
+from torch.utils.data import Dataset, DistributedSampler, RandomSampler, Sampler
+from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from . import __version__
+from .datasets import ShardedCrystalDataset, ShardSampler
+from .datasets.sharded import shard_order
 from .diagnostics import random_description, symmetry_loss
 from .nn import CrystalGraphNetwork, SpaceGroupTransformer
 
@@ -48,6 +50,9 @@ __all__ = [
 CHECKPOINT = "best.pt"
 LAST = "last.pt"
 METRICS = "metrics.json"
+
+#: Crystals for training and evaluation: a sequence or any map-style dataset of ``Data``.
+Crystals = Sequence[Data] | Dataset
 
 #: Model name -> constructor taking ``out_channels``.
 MODELS: dict[str, Callable[[int], nn.Module]] = {
@@ -163,14 +168,34 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[nn.Module, TrainConfi
 
 
 @torch.no_grad()
-def _predict_normalized(model: nn.Module, data: Sequence[Data], batch_size: int) -> Tensor:
+def _predict_normalized(model: nn.Module, data: Crystals, batch_size: int) -> Tensor:
     model.eval()
-    outputs = [model(batch).view(-1) for batch in DataLoader(list(data), batch_size=batch_size)]
-    return torch.cat(outputs) if outputs else torch.empty(0)
+    return _in_order(data, batch_size, lambda batch: model(batch).view(-1))
 
 
-def _targets(data: Sequence[Data]) -> Tensor:
-    return torch.cat([crystal.y.view(-1).float() for crystal in data])
+def _targets(data: Crystals, batch_size: int = 256) -> Tensor:
+    """The targets of ``data`` flattened in its order, float32 (``(N,)`` for scalar targets)."""
+    return _in_order(data, batch_size, lambda batch: batch.y.view(-1).float())
+
+
+def _in_order(data: Crystals, batch_size: int, compute: Callable[[Batch], Tensor]) -> Tensor:
+    """``compute(batch)`` over batches of ``data``, flattened and concatenated in its order.
+
+    A :class:`~spacegroup_nn.datasets.ShardedCrystalDataset` is read one shard at a time
+    (each shard loaded once) and the results are put back in the dataset's order; every
+    crystal must give the same number of values.
+    """
+    sharded = isinstance(data, ShardedCrystalDataset)
+    order = shard_order(data.shard_of()) if sharded else None
+    loader = DataLoader(data, batch_size=batch_size, sampler=None if order is None else order.tolist())
+    outputs = [compute(batch).reshape(-1) for batch in loader]
+    values = torch.cat(outputs) if outputs else torch.empty(0)
+    if order is None or not len(values):
+        return values
+    rows = values.view(len(order), -1)
+    restored = torch.empty_like(rows)
+    restored[torch.from_numpy(order)] = rows
+    return restored.view(-1)
 
 
 @contextlib.contextmanager
@@ -191,11 +216,11 @@ def deterministic() -> Iterator[None]:
 
 def fit(
     config: TrainConfig,
-    train_data: Sequence[Data],
-    val_data: Sequence[Data],
+    train_data: Crystals,
+    val_data: Crystals,
     out_dir: str | os.PathLike,
     *,
-    test_data: Sequence[Data] | None = None,
+    test_data: Crystals | None = None,
     progress: bool = True,
     resume: bool = False,
 ) -> dict:
@@ -230,10 +255,10 @@ def fit(
 
 def _fit(
     config: TrainConfig,
-    train_data: Sequence[Data],
-    val_data: Sequence[Data],
+    train_data: Crystals,
+    val_data: Crystals,
     out: Path,
-    test_data: Sequence[Data] | None,
+    test_data: Crystals | None,
     progress: bool,
     resume: bool,
 ) -> dict:
@@ -241,19 +266,15 @@ def _fit(
     targets = _targets(train_data)
     config.target_mean = float(targets.mean())
     config.target_std = float(targets.std()) if len(targets) > 1 and float(targets.std()) > 0 else 1.0
+    world = _Distributed()
     model = build_model(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     shuffle = torch.Generator().manual_seed(config.seed)
-    world = _Distributed()
-    if world.size > 1:
-        # every rank shuffles with the same seed and takes its share; gradients are averaged
-        sampler = DistributedSampler(list(train_data), world.size, world.rank, shuffle=True, seed=config.seed)
-        loader = DataLoader(list(train_data), batch_size=config.batch_size, sampler=sampler)
-        trained = DistributedDataParallel(model, broadcast_buffers=False)
-    else:
-        sampler = None
-        loader = DataLoader(list(train_data), batch_size=config.batch_size, shuffle=True, generator=shuffle)
-        trained = model
+    sampler = _train_sampler(train_data, config, world, shuffle)
+    # the loader draws a seed per epoch from its generator: `shuffle`, saved in last.pt
+    loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, generator=shuffle)
+    # gradients are averaged over the ranks, each of which trains on its share of every epoch
+    trained = world.wrap(model)
     progress = progress and world.rank == 0
     steps = config.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -275,7 +296,7 @@ def _fit(
     cpu_start = time.process_time() - (cpu or 0.0)
     for epoch in epochs:
         model.train()
-        if sampler is not None:
+        if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
         losses = []
         for batch in tqdm(loader, leave=False, disable=not progress, desc=f"epoch {epoch + 1}"):
@@ -353,6 +374,22 @@ def _fit(
     return metrics
 
 
+def _train_sampler(
+    data: Crystals, config: TrainConfig, world: _Distributed, generator: torch.Generator
+) -> Sampler[int]:
+    """The training order: shard by shard for sharded data, this rank's share under DDP.
+
+    One process: a random permutation per epoch from ``generator`` (saved in ``last.pt``).
+    Several: every rank draws the same permutation of epoch ``e`` from ``[seed, e]`` and
+    takes its share (``DistributedSampler``, or :class:`ShardSampler` for shards).
+    """
+    if isinstance(data, ShardedCrystalDataset):
+        return ShardSampler(data, seed=config.seed, num_replicas=world.size, rank=world.rank)
+    if world.size > 1:
+        return DistributedSampler(data, world.size, world.rank, shuffle=True, seed=config.seed)
+    return RandomSampler(data, generator=generator)
+
+
 class _Distributed:
     """The process group of a ``torchrun`` launch (gloo on CPU, nccl on GPU), or one process."""
 
@@ -361,6 +398,12 @@ class _Distributed:
         if self.size > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         self.rank = dist.get_rank() if self.size > 1 else 0
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """``model`` in ``DistributedDataParallel`` (itself for one process)."""
+        if self.size == 1:
+            return model
+        return DistributedDataParallel(model, broadcast_buffers=False)
 
     def mean(self, value: float) -> float:
         """``value`` averaged over the ranks."""
@@ -410,25 +453,23 @@ def _load_state(path: Path, config: TrainConfig) -> dict:
     return state
 
 
-def predictions(model: nn.Module, config: TrainConfig, data: Sequence[Data], batch_size: int = 64) -> Tensor:
+def predictions(model: nn.Module, config: TrainConfig, data: Crystals, batch_size: int = 64) -> Tensor:
     """Predictions in the target's own units, ``(len(data),)`` float32."""
     return _predict_normalized(model, data, batch_size).float() * config.target_std + config.target_mean
 
 
-def mean_absolute_error(
-    model: nn.Module, config: TrainConfig, data: Sequence[Data], batch_size: int = 64
-) -> float:
+def mean_absolute_error(model: nn.Module, config: TrainConfig, data: Crystals, batch_size: int = 64) -> float:
     """MAE of ``model`` on ``data`` in the target's own units (``batch_size`` crystals at a time)."""
     return float((predictions(model, config, data, batch_size) - _targets(data)).abs().mean())
 
 
-def predict(model_dir: str | os.PathLike, data: Sequence[Data]) -> Tensor:
+def predict(model_dir: str | os.PathLike, data: Crystals) -> Tensor:
     """Predictions of the best checkpoint in ``model_dir`` for ``data``."""
     model, config = load_checkpoint(model_dir)
     return predictions(model, config, data)
 
 
-def evaluate(model_dir: str | os.PathLike, data: Sequence[Data]) -> dict:
+def evaluate(model_dir: str | os.PathLike, data: Crystals) -> dict:
     """MAE and count of the best checkpoint in ``model_dir`` on labelled ``data``."""
     model, config = load_checkpoint(model_dir)
     return {"mae": mean_absolute_error(model, config, data), "count": len(data), "target": config.target}

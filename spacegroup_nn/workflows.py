@@ -5,13 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from torch_geometric.data import Data
+from torch_geometric.data import Data, Dataset
 
 from .data import from_structure
-from .datasets import DEFAULT_SYMPREC, SYNTHETIC_TARGET, CrystalDataset, SyntheticCrystals, random_split
+from .datasets import (
+    DEFAULT_SYMPREC,
+    SYNTHETIC_TARGET,
+    CrystalDataset,
+    ShardedCrystalDataset,
+    SyntheticCrystals,
+    random_split,
+)
 from .errors import StructureParseError
 
-__all__ = ["SYNTHETIC", "load_dataset", "load_splits", "load_structures"]
+__all__ = ["SYNTHETIC", "load_dataset", "load_splits", "load_structures", "load_subsets"]
+
+AnyDataset = CrystalDataset | ShardedCrystalDataset | SyntheticCrystals
 
 #: ``--data synthetic`` selects the built-in set of all 230 groups.
 SYNTHETIC = "synthetic"
@@ -28,21 +37,37 @@ def load_dataset(
     cache: str | os.PathLike | None = None,
     num_per_group: int = 5,
     seed: int = 0,
-) -> CrystalDataset | SyntheticCrystals:
-    """The dataset of ``source`` (a path, or ``"synthetic"``), standardized and cached."""
+    shard_size: int | None = None,
+) -> AnyDataset:
+    """The dataset of ``source`` (a path, or ``"synthetic"``), standardized and cached.
+
+    With ``shard_size`` a :class:`~spacegroup_nn.datasets.ShardedCrystalDataset` (shards of
+    ``shard_size`` rows on disk, loaded lazily) instead of the in-memory
+    :class:`~spacegroup_nn.datasets.CrystalDataset`.
+    """
     if str(source) == SYNTHETIC:
         if target not in (None, SYNTHETIC_TARGET):
             raise ValueError(f"the synthetic set has one target, {SYNTHETIC_TARGET!r}, not {target!r}")
+        if shard_size is not None:
+            raise ValueError("the synthetic set is built in memory; --shard-size needs a dataset source")
         return SyntheticCrystals(cache, num_per_group=num_per_group, seed=seed)
     if target is None:
         raise ValueError(f"{source}: name the target property with --target")
+    if shard_size is not None:
+        return ShardedCrystalDataset(
+            source, target, cache, symprec, split, limit=limit, shard_size=shard_size
+        )
     return CrystalDataset(source, target, cache, symprec, split, limit=limit)
 
 
-def load_splits(dataset: CrystalDataset | SyntheticCrystals, seed: int = 0) -> dict[str, list[Data]]:
-    """Train / val / test crystals: the dataset's split, or a seeded 80/10/10 random split."""
-    subsets = dataset.splits or dataset.subsets(random_split(list(dataset.ids), seed=seed))
-    return {name: list(subset) for name, subset in subsets.items()}
+def load_subsets(dataset: AnyDataset, seed: int = 0) -> dict[str, Dataset]:
+    """Train / val / test views of the dataset (no copy): its split, or a seeded 80/10/10 one."""
+    return dataset.splits or dataset.subsets(random_split(list(dataset.ids), seed=seed))
+
+
+def load_splits(dataset: AnyDataset, seed: int = 0) -> dict[str, list[Data]]:
+    """The subsets of :func:`load_subsets` as lists of crystals."""
+    return {name: list(subset) for name, subset in load_subsets(dataset, seed).items()}
 
 
 def load_structures(

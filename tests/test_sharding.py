@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from pathlib import Path
 
@@ -161,7 +162,7 @@ def test_data_loader_sampler_and_fit(perovskite_folder: Path, tmp_path: Path) ->
     loader = DataLoader(dataset, batch_size=4, sampler=ShardSampler(dataset, seed=3))
     loaded = [i for batch in loader for i in batch.id]
     assert loaded == [dataset.ids[i] for i in epochs[0]]
-    # fit takes sequences of Data: the sharded subsets work as they are
+    # fit takes any map-style dataset: the sharded subsets work as they are
     config = TrainConfig(model="cgcnn", epochs=1, batch_size=8)
     metrics = fit(
         config,
@@ -171,3 +172,69 @@ def test_data_loader_sampler_and_fit(perovskite_folder: Path, tmp_path: Path) ->
         progress=False,
     )
     assert metrics["sizes"] == {"train": 8, "val": 4, "test": 0}
+
+
+def test_shard_sampler_splits_each_epoch_between_ranks(perovskite_folder: Path, tmp_path: Path) -> None:
+    dataset = ShardedCrystalDataset(perovskite_folder, "target", root=tmp_path, shard_size=5, log=False)
+    view = dataset.index_select(range(11))  # 11 items over 2 ranks: one repeated as padding
+    whole = list(ShardSampler(view, seed=1))
+    ranks = [ShardSampler(view, seed=1, num_replicas=2, rank=rank) for rank in (0, 1)]
+    shares = [list(sampler) for sampler in ranks]
+    assert [len(sampler) for sampler in ranks] == [6, 6] and [len(share) for share in shares] == [6, 6]
+    padded = whole + whole[:1]
+    assert shares == [padded[0::2], padded[1::2]]
+    with pytest.raises(ValueError, match="rank"):
+        ShardSampler(view, num_replicas=2, rank=2)
+
+
+def test_fit_reads_sharded_data_shard_by_shard(perovskite_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    from spacegroup_nn import training
+
+    dataset = ShardedCrystalDataset(
+        perovskite_folder, "target", root=tmp_path, shard_size=3, cache_shards=1, log=False
+    )
+    view = dataset.index_select([11, 0, 5, 3, 8, 1])  # shards 3, 0, 1, 1, 2, 0
+    expected = torch.cat([view[i].y for i in range(len(view))])
+    view._cache.clear()
+    loads = []
+    original = sharded_module.load_collated
+    monkeypatch.setattr(sharded_module, "load_collated", lambda path: loads.append(path) or original(path))
+    assert torch.equal(training._targets(view), expected)  # in the view's order
+    assert len(loads) == 4  # each shard once, although the view's order revisits shards 0 and 1
+    world = training._Distributed()
+    sampler = training._train_sampler(view, training.TrainConfig(seed=2), world, torch.Generator())
+    assert isinstance(sampler, ShardSampler) and sampler.seed == 2
+
+
+def test_train_command_from_shards_is_deterministic_and_resumes(
+    perovskite_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from spacegroup_nn import training
+    from spacegroup_nn.cli import main
+
+    def train(out: str, *extra: str) -> dict:
+        command = ["train", "--data", str(perovskite_folder), "--target", "target", "--shard-size", "4",
+                   "--epochs", "2", "--batch-size", "4", "--cache", str(tmp_path / "cache")]  # fmt: skip
+        command += ["--out", out]
+        assert main([*command, *extra]) == 0
+        return json.loads((Path(out) / "metrics.json").read_text())
+
+    reference = train(str(tmp_path / "a"))
+    assert list((tmp_path / "cache" / "processed").glob("*/manifest.json"))  # built in shards
+    assert train(str(tmp_path / "b"))["history"] == reference["history"]
+    calls = []
+    original = training.mean_absolute_error
+
+    def interrupted(*args, **kwargs):  # Ctrl-C at the end of epoch 2, before its state is saved
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "mean_absolute_error", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(str(tmp_path / "c"))
+    monkeypatch.setattr(training, "mean_absolute_error", original)
+    resumed = train(str(tmp_path / "c"), "--resume")
+    for key in ("history", "val_mae", "test_mae", "best_epoch"):
+        assert resumed[key] == reference[key], key

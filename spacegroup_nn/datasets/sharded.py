@@ -33,7 +33,7 @@ from .crystal_dataset import DEFAULT_SYMPREC, _CrystalSource, _disable, _standar
 from .errors import DatasetError
 from .readers import Reject, _Row
 
-__all__ = ["ShardSampler", "ShardedCrystalDataset"]
+__all__ = ["ShardSampler", "ShardedCrystalDataset", "shard_order"]
 
 
 class ShardedCrystalDataset(_CrystalSource, SafeProcessing, DatasetReports, Dataset):
@@ -92,12 +92,11 @@ class ShardedCrystalDataset(_CrystalSource, SafeProcessing, DatasetReports, Data
 
     Notes
     -----
-    ``spacegroup_nn.training.fit`` takes sequences of ``Data`` and materializes its training
-    set (``list(data)``), so it works with this dataset (or its splits) when the crystals
-    fit in memory, reading each shard once. Beyond that, iterate a
+    ``spacegroup_nn.training.fit`` (and ``spacegroup-nn train --shard-size N``) trains on
+    this dataset or its splits without holding them in memory: it iterates a
     ``torch_geometric.loader.DataLoader`` with a :class:`ShardSampler`, which shuffles
     shards and the crystals within each shard, so that every shard is loaded once per
-    epoch instead of once per item.
+    epoch instead of once per item, and evaluates shard by shard.
     """
 
     def __init__(
@@ -374,36 +373,62 @@ class ShardSampler(Sampler[int]):
     seed : int
         Epoch ``e`` uses ``numpy.random.default_rng([seed, e])``; the epoch counts the
         iterations, or is set with :meth:`set_epoch`.
+    num_replicas, rank : int
+        For distributed training (as ``DistributedSampler``): every rank draws the same
+        order of the epoch, padded by repeating its start to a multiple of
+        ``num_replicas``, and takes the positions ``rank, rank + num_replicas, ...``
+        (default: one replica, every item once).
 
     Examples
     --------
     >>> loader = DataLoader(data, batch_size=64, sampler=ShardSampler(data))  # doctest: +SKIP
     """
 
-    def __init__(self, dataset: ShardedCrystalDataset, shuffle: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        dataset: ShardedCrystalDataset,
+        shuffle: bool = True,
+        seed: int = 0,
+        *,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in 0..{num_replicas - 1}, got {rank}")
         self.shards = dataset.shard_of()
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
+        self.num_replicas = num_replicas
+        self.rank = rank
 
     def set_epoch(self, epoch: int) -> None:
         """Use the order of epoch ``epoch`` on the next iteration."""
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.shards)
+        return -(-len(self.shards) // self.num_replicas)
 
     def __iter__(self) -> Iterator[int]:
+        order = np.resize(self._epoch_order(), len(self) * self.num_replicas)
+        yield from (int(i) for i in order[self.rank :: self.num_replicas])
+
+    def _epoch_order(self) -> np.ndarray:
+        """``(N,)`` int64 positions of one epoch (and advance the epoch when shuffling)."""
         if not self.shuffle:
-            yield from range(len(self.shards))
-            return
+            return np.arange(len(self.shards))
         rng = np.random.default_rng([self.seed, self.epoch])
         self.epoch += 1
-        order = np.argsort(self.shards, kind="stable")
+        order = shard_order(self.shards)
         bounds = np.flatnonzero(np.diff(self.shards[order])) + 1
         groups = np.split(order, bounds) if len(order) else []
-        for group in (groups[i] for i in rng.permutation(len(groups))):
-            yield from (int(i) for i in rng.permutation(group))
+        shuffled = [rng.permutation(groups[i]) for i in rng.permutation(len(groups))]
+        return np.concatenate(shuffled) if shuffled else order
+
+
+def shard_order(shards: np.ndarray) -> np.ndarray:
+    """Positions ``(N,)`` int64 that sort the shard indices ``shards`` (stable): one shard at a time."""
+    return np.argsort(shards, kind="stable")
 
 
 def _batches(rows: Iterator[_Row], size: int) -> Iterator[list[_Row]]:
