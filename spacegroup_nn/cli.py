@@ -29,7 +29,7 @@ from .datasets import DEFAULT_SYMPREC, SYNTHETIC_TARGET
 from .errors import SpacegroupNNError
 from .groups import SpaceGroup, standardize
 from .solvers import fourier_basis, reflection_conditions
-from .training import MODELS, TrainConfig, evaluate, fit, load_checkpoint, predict
+from .training import MODELS, TrainConfig, evaluate, fit, is_main_process, load_checkpoint, predict
 from .workflows import STRUCTURE_SUFFIXES, SYNTHETIC, AnyDataset, load_dataset, load_structures, load_subsets
 from .zero_shot import format_table, plot, run_zero_shot
 
@@ -65,6 +65,7 @@ def _dataset(args: argparse.Namespace) -> AnyDataset:
         cache=args.cache,
         seed=args.seed,
         shard_size=getattr(args, "shard_size", None),
+        log=is_main_process(),
     )
 
 
@@ -305,8 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (1 with a one-line message on bad input)."""
     args = build_parser().parse_args(argv)
     try:
-        with warnings.catch_warnings():  # readers' warnings (e.g. pymatgen's CIF notes) are noise here
-            warnings.simplefilter("ignore", UserWarning)
+        # readers' warnings (e.g. pymatgen's CIF notes) are noise here; ranks > 0 are silent
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning if is_main_process() else Warning)
             args.run(args)
     except (SpacegroupNNError, ValueError) as error:
         print(f"spacegroup-nn {args.command}: error: {error}", file=sys.stderr)

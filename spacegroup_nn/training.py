@@ -12,6 +12,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "deterministic",
     "evaluate",
     "fit",
+    "is_main_process",
     "load_checkpoint",
     "mean_absolute_error",
     "predict",
@@ -170,7 +172,8 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[nn.Module, TrainConfi
 @torch.no_grad()
 def _predict_normalized(model: nn.Module, data: Crystals, batch_size: int) -> Tensor:
     model.eval()
-    return _in_order(data, batch_size, lambda batch: model(batch).view(-1))
+    device = next(model.parameters()).device
+    return _in_order(data, batch_size, lambda batch: model(batch.to(device)).view(-1).cpu())
 
 
 def _targets(data: Crystals, batch_size: int = 256) -> Tensor:
@@ -267,7 +270,7 @@ def _fit(
     config.target_mean = float(targets.mean())
     config.target_std = float(targets.std()) if len(targets) > 1 and float(targets.std()) > 0 else 1.0
     world = _Distributed()
-    model = build_model(config)
+    model = build_model(config).to(world.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     shuffle = torch.Generator().manual_seed(config.seed)
     sampler = _train_sampler(train_data, config, world, shuffle)
@@ -302,6 +305,7 @@ def _fit(
         for batch in tqdm(loader, leave=False, disable=not progress, desc=f"epoch {epoch + 1}"):
             if config.augment:
                 batch = random_description(batch, augment_rng)
+            batch = batch.to(world.device)
             normalized = (batch.y.view(-1).float() - config.target_mean) / config.target_std
             output = trained(batch)
             loss = (output.view(-1).float() - normalized).abs().mean()
@@ -321,6 +325,7 @@ def _fit(
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
+        world.check_in_sync(model)
         val_mae = mean_absolute_error(model, config, val_data)
         history.append(
             {"epoch": epoch + 1, "train_loss": world.mean(float(np.mean(losses))), "val_mae": val_mae}
@@ -350,7 +355,6 @@ def _fit(
     # CPU time of this process over all epochs, resumed ones included; unlike wall time it barely
     # depends on the machine's load (None when an earlier version trained part of the run)
     cpu_seconds = None if cpu is None else time.process_time() - cpu_start
-    world.check_in_sync(model)
     if world.rank != 0:
         return {"rank": world.rank, "history": history}
     best_model, _ = load_checkpoint(out)
@@ -390,26 +394,50 @@ def _train_sampler(
     return RandomSampler(data, generator=generator)
 
 
+def is_main_process() -> bool:
+    """``False`` in the non-zero ranks of a ``torchrun`` launch (``RANK``), which stay silent."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _backend_and_device(world_size: int, local_rank: int, cuda: bool) -> tuple[str, torch.device]:
+    """Process-group backend and training device of one rank.
+
+    ``("nccl", cuda:local_rank)`` for a multi-process launch on a machine with CUDA (one GPU
+    per local rank, as ``torchrun`` numbers them), otherwise ``("gloo", cpu)``. A single
+    process trains on the CPU, where runs are deterministic.
+    """
+    if world_size > 1 and cuda:
+        return "nccl", torch.device("cuda", local_rank)
+    return "gloo", torch.device("cpu")
+
+
 class _Distributed:
-    """The process group of a ``torchrun`` launch (gloo on CPU, nccl on GPU), or one process."""
+    """The process group of a ``torchrun`` launch, or one process; see :func:`_backend_and_device`."""
 
     def __init__(self) -> None:
         self.size = int(os.environ.get("WORLD_SIZE", "1"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.backend, self.device = _backend_and_device(self.size, local_rank, torch.cuda.is_available())
         if self.size > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            if self.device.type == "cuda":
+                torch.cuda.set_device(self.device)  # before the group: nccl binds to it
+            dist.init_process_group(self.backend)
         self.rank = dist.get_rank() if self.size > 1 else 0
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        """``model`` in ``DistributedDataParallel`` (itself for one process)."""
+        """``model`` in ``DistributedDataParallel`` on this rank's device (itself for one process)."""
         if self.size == 1:
             return model
-        return DistributedDataParallel(model, broadcast_buffers=False)
+        device_ids = [self.device] if self.device.type == "cuda" else None
+        with warnings.catch_warnings():  # torch 2.13 renames the option; the behaviour is the same
+            warnings.filterwarnings("ignore", "`broadcast_buffers` is deprecated", FutureWarning)
+            return DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
 
     def mean(self, value: float) -> float:
         """``value`` averaged over the ranks."""
         if self.size == 1:
             return value
-        tensor = torch.tensor([value], dtype=torch.float64)
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor)
         return float(tensor) / self.size
 

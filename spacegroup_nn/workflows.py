@@ -38,26 +38,28 @@ def load_dataset(
     num_per_group: int = 5,
     seed: int = 0,
     shard_size: int | None = None,
+    log: bool = True,
 ) -> AnyDataset:
     """The dataset of ``source`` (a path, or ``"synthetic"``), standardized and cached.
 
     With ``shard_size`` a :class:`~spacegroup_nn.datasets.ShardedCrystalDataset` (shards of
     ``shard_size`` rows on disk, loaded lazily) instead of the in-memory
-    :class:`~spacegroup_nn.datasets.CrystalDataset`.
+    :class:`~spacegroup_nn.datasets.CrystalDataset`. ``log`` prints the summary and split
+    reports to stderr.
     """
     if str(source) == SYNTHETIC:
         if target not in (None, SYNTHETIC_TARGET):
             raise ValueError(f"the synthetic set has one target, {SYNTHETIC_TARGET!r}, not {target!r}")
         if shard_size is not None:
             raise ValueError("the synthetic set is built in memory; --shard-size needs a dataset source")
-        return SyntheticCrystals(cache, num_per_group=num_per_group, seed=seed)
+        return SyntheticCrystals(cache, num_per_group=num_per_group, seed=seed, log=log)
     if target is None:
         raise ValueError(f"{source}: name the target property with --target")
     if shard_size is not None:
         return ShardedCrystalDataset(
-            source, target, cache, symprec, split, limit=limit, shard_size=shard_size
+            source, target, cache, symprec, split, limit=limit, shard_size=shard_size, log=log
         )
-    return CrystalDataset(source, target, cache, symprec, split, limit=limit)
+    return CrystalDataset(source, target, cache, symprec, split, limit=limit, log=log)
 
 
 def load_subsets(dataset: AnyDataset, seed: int = 0) -> dict[str, Dataset]:
