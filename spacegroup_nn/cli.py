@@ -25,12 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import DEFAULT_SYMPREC, SYNTHETIC_TARGET
+from .datasets import DEFAULT_SYMPREC, SYNTHETIC_TARGET, DatasetError, Reject, write_rejects
 from .errors import SpacegroupNNError
 from .groups import SpaceGroup, standardize
 from .solvers import fourier_basis, reflection_conditions
-from .training import MODELS, TrainConfig, evaluate, fit, is_main_process, load_checkpoint, predict
-from .workflows import STRUCTURE_SUFFIXES, SYNTHETIC, AnyDataset, load_dataset, load_structures, load_subsets
+from .training import MODELS, TrainConfig, evaluate, fit, is_main_process, load_checkpoint, predictions
+from .workflows import (
+    STRUCTURE_SUFFIXES,
+    SYNTHETIC,
+    AnyDataset,
+    load_dataset,
+    load_structures,
+    load_subsets,
+)
 from .zero_shot import format_table, plot, run_zero_shot
 
 __all__ = ["main"]
@@ -55,6 +62,12 @@ def _add_data_options(parser: argparse.ArgumentParser, *, shards: bool = False) 
         )
 
 
+def _add_rejects_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--rejects", help=f"CSV report of the rejected items, id and reason (default {default})"
+    )
+
+
 def _dataset(args: argparse.Namespace) -> AnyDataset:
     return load_dataset(
         args.data,
@@ -69,8 +82,21 @@ def _dataset(args: argparse.Namespace) -> AnyDataset:
     )
 
 
+def _report(rejects: Sequence[Reject], num_good: int, path: str | Path, unit: str = "rows") -> None:
+    """Write the rejects report (CSV ``id,reason``) and print ``good + rejected = input`` to stderr.
+
+    Only the main process of a distributed launch does either.
+    """
+    if not is_main_process():
+        return
+    write_rejects(rejects, path)
+    total = num_good + len(rejects)
+    print(f"{num_good} good + {len(rejects)} rejected = {total} {unit}; rejects in {path}", file=sys.stderr)
+
+
 def _train(args: argparse.Namespace) -> None:
     dataset = _dataset(args)
+    _report(dataset.rejects, dataset.num_good, args.rejects or Path(args.out) / "rejects.csv")
     splits = load_subsets(dataset, args.seed)
     config = TrainConfig(
         model=args.model,
@@ -92,23 +118,28 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    path = Path(args.data)
+    model, config = load_checkpoint(args.model)
+    path, out = Path(args.data), Path(args.out)
+    report = args.rejects or out.with_name(f"{out.stem}_rejects.csv")
     if (
         path.suffix.lower() in STRUCTURE_SUFFIXES
         or path.name == "POSCAR"
         or (path.is_dir() and not _is_dataset(path))
     ):
-        ids, crystals = load_structures(path, args.symprec)
+        ids, crystals, rejects = load_structures(path, args.symprec)
+        _report(rejects, len(ids), report, "structure files")
     else:
-        _, config = load_checkpoint(args.model)
         dataset = load_dataset(path, config.target, symprec=args.symprec, limit=args.limit, cache=args.cache)
-        ids, crystals = list(dataset.ids), list(dataset)
-    values = predict(args.model, crystals).tolist()
-    with open(args.out, "w", newline="") as handle:
+        ids, crystals, rejects = dataset.ids, dataset, dataset.rejects
+        _report(rejects, len(ids), report)
+    if not ids:
+        raise DatasetError(f"{path}: all {len(rejects)} items were rejected (reasons in {report})")
+    values = predictions(model, config, crystals).tolist()
+    with open(out, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["id", "prediction"])
         writer.writerows(zip(ids, values, strict=True))
-    print(f"{len(values)} predictions written to {args.out}")
+    print(f"{len(values)} predictions written to {out}")
 
 
 def _is_dataset(folder: Path) -> bool:
@@ -119,15 +150,18 @@ def _evaluate(args: argparse.Namespace) -> None:
     _, config = load_checkpoint(args.model)
     args.target = args.target or config.target
     dataset = _dataset(args)
+    _report(dataset.rejects, dataset.num_good, args.rejects or Path(args.model) / "evaluate_rejects.csv")
     print(json.dumps(evaluate(args.model, dataset.splits[args.subset] if args.split else dataset), indent=2))
 
 
 def _zero_shot(args: argparse.Namespace) -> None:
     dataset = _dataset(args)
-    crystals = list(dataset)
+    _report(dataset.rejects, dataset.num_good, args.rejects or Path(args.out) / "rejects.csv")
     models = [name.strip() for name in args.models.split(",")]
     options = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
-    results = run_zero_shot(crystals, models, args.out, fraction=args.fraction, seed=args.seed, **options)
+    results = run_zero_shot(
+        list(dataset), models, args.out, fraction=args.fraction, seed=args.seed, **options
+    )
     held_out = results["protocol"]["held_out_groups"]
     print(f"held-out groups ({len(held_out)}): {held_out}")
     print(format_table(results))
@@ -137,10 +171,16 @@ def _zero_shot(args: argparse.Namespace) -> None:
 
 def _demo(args: argparse.Namespace) -> None:
     print(f"1/3 synthetic crystals: {args.per_group} per space group, all 230 groups, Ewald energy labels")
-    crystals = list(
-        load_dataset(SYNTHETIC, None, num_per_group=args.per_group, seed=args.seed, cache=args.cache)
+    dataset = load_dataset(SYNTHETIC, None, num_per_group=args.per_group, seed=args.seed, cache=args.cache)
+    crystals = [c for c in dataset if c.num_nodes <= args.max_atoms]
+    too_large = [
+        Reject(c.id, f"{c.num_nodes} atoms, more than --max-atoms={args.max_atoms}")
+        for c in dataset
+        if c.num_nodes > args.max_atoms
+    ]
+    _report(
+        dataset.rejects + too_large, len(crystals), args.rejects or Path(args.out) / "rejects.csv", "crystals"
     )
-    crystals = [c for c in crystals if c.num_nodes <= args.max_atoms]
     print(f"2/3 zero-shot: train on most groups, evaluate on held-out groups ({len(crystals)} crystals)")
     options = {"epochs": args.epochs, "batch_size": 32, "lr": 2e-3}
     results = run_zero_shot(crystals, args.models.split(","), args.out, seed=args.seed, **options)
@@ -229,17 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-atoms",
         type=int,
         default=96,
-        help="skip larger cells: the 12 groups of order >= 96 (default 96)",
+        help="reject larger cells (reported): the 12 groups of order >= 96 (default 96)",
     )
     demo.add_argument("--epochs", type=int, default=25, help="epochs (default 25)")
     demo.add_argument("--models", default="transformer,transformer_onehot", help="comma-separated models")
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument("--cache", help="cache folder of processed datasets")
     demo.add_argument("--seed", type=int, default=0)
+    _add_rejects_option(demo, "OUT/rejects.csv")
     demo.set_defaults(run=_demo)
 
     train = commands.add_parser("train", help="train a model on a dataset")
     _add_data_options(train, shards=True)
+    _add_rejects_option(train, "OUT/rejects.csv")
     train.add_argument(
         "--model", default="transformer", choices=sorted(MODELS), help="model (default transformer)"
     )
@@ -260,16 +302,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict_.add_argument("--symprec", type=float, default=DEFAULT_SYMPREC)
     predict_.add_argument("--limit", type=int)
     predict_.add_argument("--cache")
+    _add_rejects_option(predict_, "OUT_rejects.csv beside OUT")
     predict_.set_defaults(run=_predict)
 
     evaluate_ = commands.add_parser("evaluate", help="MAE of a trained model on a labelled dataset")
     evaluate_.add_argument("--model", required=True, help="training output folder")
     _add_data_options(evaluate_, shards=True)
+    _add_rejects_option(evaluate_, "MODEL/evaluate_rejects.csv")
     evaluate_.add_argument("--subset", default="test", help="split subset with --split (default test)")
     evaluate_.set_defaults(run=_evaluate)
 
     zero_shot = commands.add_parser("zero-shot", help="hold out whole groups, train on the rest")
     _add_data_options(zero_shot)
+    _add_rejects_option(zero_shot, "OUT/rejects.csv")
     zero_shot.add_argument(
         "--models", default="transformer,transformer_onehot", help="comma-separated models"
     )

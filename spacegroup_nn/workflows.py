@@ -12,11 +12,13 @@ from .datasets import (
     DEFAULT_SYMPREC,
     SYNTHETIC_TARGET,
     CrystalDataset,
+    Reject,
     ShardedCrystalDataset,
     SyntheticCrystals,
     random_split,
 )
-from .errors import StructureParseError
+from .datasets.readers import reject
+from .errors import StructureError, StructureParseError
 
 __all__ = ["SYNTHETIC", "load_dataset", "load_splits", "load_structures", "load_subsets"]
 
@@ -74,20 +76,26 @@ def load_splits(dataset: AnyDataset, seed: int = 0) -> dict[str, list[Data]]:
 
 def load_structures(
     source: str | os.PathLike, symprec: float = DEFAULT_SYMPREC
-) -> tuple[list[str], list[Data]]:
+) -> tuple[list[str], list[Data], list[Reject]]:
     """Unlabelled crystals for prediction: one structure file, or a folder of them.
 
-    Returns the ids (file names) and the converted crystals; a file that cannot be used
-    raises its typed error, naming the file.
+    Returns the ids (file names) and the converted crystals of the good files, and the
+    rejected files of a folder (file name, ``"Type: message"``): ``len(ids) + len(rejects)``
+    is the number of structure files. A single file that cannot be used raises its typed
+    :class:`~spacegroup_nn.errors.StructureError`, naming the file.
     """
     path = Path(source)
-    if path.is_dir():
-        files = sorted(
-            p for p in path.iterdir() if p.suffix.lower() in STRUCTURE_SUFFIXES or p.name == "POSCAR"
-        )
-        if not files:
-            raise StructureParseError(f"{path}: no CIF or POSCAR files in this folder")
-    else:
-        files = [path]
-    crystals = [from_structure(file, symprec=symprec, name=file.name) for file in files]
-    return [file.name for file in files], crystals
+    if not path.is_dir():
+        return [path.name], [from_structure(path, symprec=symprec, name=path.name)], []
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in STRUCTURE_SUFFIXES or p.name == "POSCAR")
+    if not files:
+        raise StructureParseError(f"{path}: no CIF or POSCAR files in this folder")
+    ids, crystals, rejects = [], [], []
+    for file in files:
+        try:
+            crystals.append(from_structure(file, symprec=symprec, name=file.name))
+        except StructureError as error:
+            rejects.append(reject(file.name, error))
+            continue
+        ids.append(file.name)
+    return ids, crystals, rejects

@@ -46,6 +46,33 @@ def write_perovskite_folder(folder: Path) -> Path:
     return folder
 
 
+#: Rows that ``write_malformed_rows`` adds to a CGCNN folder: id -> expected fragment of the reason.
+MALFORMED_ROWS = {
+    "bad-garbled": "StructureParseError",
+    "bad-missing": "no structure file",
+    "bad-target": "not a number",
+    "bad-disordered": "DisorderedStructureError",
+    "bad-overlap": "OverlappingAtomsError",
+}
+
+
+def write_malformed_rows(folder: Path) -> dict[str, str]:
+    """Add the :data:`MALFORMED_ROWS` to the CGCNN folder ``folder``; returns them."""
+    from pymatgen.core import Lattice, Structure
+
+    (folder / "bad-garbled.cif").write_text("data_x\n_cell_length_a 3\nloop_\n_atom_site_label\n")
+    (folder / "bad-target.cif").write_text((folder / "p0.cif").read_text())
+    disordered = Structure(Lattice.cubic(4.0), [{"Sr": 0.5}, "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    disordered.to(filename=str(folder / "bad-disordered.cif"))
+    overlap = Structure(Lattice.cubic(4.0), ["Sr", "O"], [[0, 0, 0], [0.02, 0, 0]])
+    overlap.to(filename=str(folder / "bad-overlap.cif"))
+    rows = {"bad-garbled": "1.0", "bad-missing": "1.0", "bad-target": "abc", "bad-disordered": "1.0"}
+    rows["bad-overlap"] = "1.0"
+    with open(folder / "id_prop.csv", "a") as handle:
+        handle.writelines(f"{row_id},{value}\n" for row_id, value in rows.items())
+    return MALFORMED_ROWS
+
+
 @pytest.fixture
 def perovskite_folder(tmp_path):
     """A CGCNN-style folder: 12 cubic perovskite CIFs and ``id_prop.csv`` (target a / 4)."""

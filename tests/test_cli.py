@@ -1,10 +1,20 @@
+import csv
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import MALFORMED_ROWS, write_malformed_rows
 from pymatgen.core import Lattice, Structure
+from pymatgen.io.cif import CifWriter
+from test_datasets import CSV_ROWS, write_csv
 
+from spacegroup_nn import SpaceGroup
 from spacegroup_nn.cli import main
+from spacegroup_nn.groups import random_crystal
 
 
 def test_demo_summarizes_all_230_groups(capsys):
@@ -99,3 +109,147 @@ def test_train_predict_evaluate_from_the_command_line(tmp_path, capsys, perovski
         main(["predict", "--model", str(tmp_path / "nothing"), "--data", str(folder), "--out", str(single)])
         == 1
     )
+
+
+# -- Rejects accounting: every dataset command keeps every good item and reports the others ----
+
+
+def accounting(err: str) -> tuple[int, int, int, Path]:
+    """``(good, rejected, total, report)`` of the line ``N good + M rejected = T ...; rejects in PATH``."""
+    match = re.search(r"(\d+) good \+ (\d+) rejected = (\d+) [a-z ]+; rejects in (\S+)", err)
+    assert match, err
+    return int(match[1]), int(match[2]), int(match[3]), Path(match[4])
+
+
+def report_rows(path: Path) -> dict[str, str]:
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["id", "reason"]
+    return dict(rows[1:])
+
+
+@pytest.fixture
+def malformed_folder(perovskite_folder):
+    """The 12 perovskites of ``perovskite_folder`` plus the 5 bad rows of ``MALFORMED_ROWS``."""
+    write_malformed_rows(perovskite_folder)
+    return perovskite_folder
+
+
+def check_report(err: str, expected_path: Path, good: int, bad: dict[str, str]) -> None:
+    num_good, num_rejected, total, path = accounting(err)
+    assert (num_good, num_rejected, total) == (good, len(bad), good + len(bad)) and path == expected_path
+    rows = report_rows(path)
+    assert set(rows) == set(bad)
+    for row_id, fragment in bad.items():
+        assert fragment in rows[row_id], (row_id, rows[row_id])
+
+
+def test_train_evaluate_predict_report_every_rejected_row(tmp_path, capsys, malformed_folder):
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    common = ["--data", str(malformed_folder), "--cache", str(cache)]
+    train = ["train", *common, "--target", "target", "--epochs", "1", "--batch-size", "4", "--out", str(out)]
+    assert main(train) == 0
+    err = capsys.readouterr().err
+    check_report(err, out / "rejects.csv", 12, MALFORMED_ROWS)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sum(metrics["sizes"].values()) == 12  # every good row is in a split
+    assert main(["evaluate", "--model", str(out), *common]) == 0
+    captured = capsys.readouterr()
+    check_report(captured.err, out / "evaluate_rejects.csv", 12, MALFORMED_ROWS)
+    assert json.loads(captured.out)["count"] == 12
+    predictions = tmp_path / "predictions.csv"
+    assert main(["predict", "--model", str(out), *common, "--out", str(predictions)]) == 0
+    check_report(capsys.readouterr().err, tmp_path / "predictions_rejects.csv", 12, MALFORMED_ROWS)
+    assert len(predictions.read_text().splitlines()) == 1 + 12
+
+
+def test_predict_on_a_folder_predicts_every_good_file(tmp_path, capsys, perovskite_folder):
+    out = tmp_path / "run"
+    train = ["train", "--data", str(perovskite_folder), "--target", "target", "--epochs", "1",
+             "--cache", str(tmp_path / "cache"), "--out", str(out)]  # fmt: skip
+    assert main(train) == 0
+    files = tmp_path / "files"
+    files.mkdir()
+    for index in range(3):
+        (files / f"p{index}.cif").write_text((perovskite_folder / f"p{index}.cif").read_text())
+    (files / "garbled.cif").write_text("data_x\nloop_\n_atom_site_label\n")
+    (files / "nan_POSCAR.vasp").write_text("x\n1.0\n4 0 0\n0 4 0\n0 0 4\nSr\n1\ndirect\nnan 0 0\n")
+    capsys.readouterr()
+    report = tmp_path / "bad.csv"
+    predictions = tmp_path / "predictions.csv"
+    command = ["predict", "--model", str(out), "--data", str(files), "--out", str(predictions)]
+    assert main([*command, "--rejects", str(report)]) == 0
+    bad = {"garbled.cif": "StructureParseError", "nan_POSCAR.vasp": "NonFiniteCoordinatesError"}
+    check_report(capsys.readouterr().err, report, 3, bad)
+    assert [line.split(",")[0] for line in predictions.read_text().splitlines()] == [
+        "id",
+        "p0.cif",
+        "p1.cif",
+        "p2.cif",
+    ]
+    # one bad file: a one-line error and a non-zero exit; a folder of bad files: the same, after the report
+    for data in (files / "garbled.cif", tmp_path / "only_bad"):
+        if data.name == "only_bad":
+            data.mkdir()
+            (data / "garbled.cif").write_text("garbage")
+        assert main(["predict", "--model", str(out), "--data", str(data), "--out", str(predictions)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert "garbled.cif" in err[-1] or "rejected" in err[-1]
+        assert err[-1].startswith("spacegroup-nn predict: error: ")
+
+
+def test_zero_shot_reports_every_rejected_row(tmp_path, capsys):
+    path = write_csv(tmp_path / "data.csv", CSV_ROWS + several_groups())
+    out = tmp_path / "zero_shot"
+    command = ["zero-shot", "--data", str(path), "--target", "heat_ref", "--models", "transformer",
+               "--epochs", "1", "--cache", str(tmp_path / "cache"), "--out", str(out)]  # fmt: skip
+    assert main(command) == 0
+    bad = {row[0]: row[3] for row in CSV_ROWS if row[3] is not None}
+    bad["a1"] = "duplicate id"  # the second row with id a1 (the first is good)
+    good = len(CSV_ROWS) - 8 + len(several_groups())
+    err = capsys.readouterr().err
+    num_good, num_rejected, total, report = accounting(err)
+    assert (num_good, num_rejected, total, report) == (
+        good,
+        8,
+        len(CSV_ROWS) + len(several_groups()),
+        out / "rejects.csv",
+    )
+    with open(report, newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    assert len(rows) == 8 and all(any(r[0] == i and f in r[1] for r in rows) for i, f in bad.items())
+    sizes = json.loads((out / "zero_shot.json").read_text())["sizes"]
+    assert sum(sizes.values()) == good
+
+
+def test_demo_reports_the_cells_above_max_atoms(tmp_path, capsys, monkeypatch):
+    from spacegroup_nn import cli
+    from spacegroup_nn.datasets import SyntheticCrystals
+
+    def small_synthetic(*args, **kwargs):  # 7 groups instead of 230; 221 has 96 atoms per cell
+        groups = [1, 2, 3, 14, 47, 62, 221]
+        return SyntheticCrystals(tmp_path / "cache", num_per_group=2, groups=groups, log=False)
+
+    monkeypatch.setattr(cli, "load_dataset", small_synthetic)
+    out = tmp_path / "demo"
+    command = ["demo", "--epochs", "1", "--models", "transformer", "--max-atoms", "16", "--out", str(out)]
+    assert main(command) == 0
+    num_good, num_rejected, total, report = accounting(capsys.readouterr().err)
+    assert (num_good, num_rejected, total, report) == (12, 2, 14, out / "rejects.csv")
+    rows = report_rows(report)
+    assert sorted(rows) == ["sg221-000", "sg221-001"]
+    assert all("96 atoms, more than --max-atoms=16" in reason for reason in rows.values())
+    sizes = json.loads((out / "zero_shot.json").read_text())["sizes"]
+    assert sum(sizes.values()) == num_good
+
+
+def several_groups() -> list[tuple[str, str, str, None]]:
+    """CSV rows of random crystals of 8 groups (3 each), good rows with a target."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for number in (2, 14, 62, 123, 166, 191, 221, 225):
+        for index in range(3):
+            lattice, frac, orbits = random_crystal(SpaceGroup(number), rng, num_orbits=1)
+            text = str(CifWriter(Structure(Lattice(lattice), [3] * len(orbits), frac)))
+            rows.append((f"g{number}-{index}", text, f"{rng.normal():.3f}", None))
+    return rows
