@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -284,7 +285,7 @@ def _fit(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps))
     )
     augment_rng = np.random.default_rng(config.seed)
-    history, best, first, elapsed, cpu = [], math.inf, 0, 0.0, 0.0
+    history, best, first, elapsed, cpu, sessions = [], math.inf, 0, 0.0, 0.0, []
     if resume and (out / LAST).is_file():
         state = _load_state(out / LAST, config)
         model.load_state_dict(state["model"])
@@ -294,6 +295,11 @@ def _fit(
         augment_rng.bit_generator.state = state["augment"]
         history, best, first, elapsed = state["history"], state["best"], state["epoch"], state["elapsed"]
         cpu = state.get("cpu_seconds")  # absent in states written before it was recorded
+        sessions = state.get("sessions", [[1, first]])  # likewise
+        if progress:
+            tqdm.write(f"{out}: resuming after epoch {first} of {config.epochs} ({LAST})", file=sys.stderr)
+    if first < config.epochs:
+        sessions = [*sessions, [first + 1, first]]  # epochs this process trains: first + 1..
     epochs = tqdm(range(first, config.epochs), desc=config.model, disable=not progress, unit="epoch")
     start = time.perf_counter() - elapsed
     cpu_start = time.process_time() - (cpu or 0.0)
@@ -330,6 +336,7 @@ def _fit(
         history.append(
             {"epoch": epoch + 1, "train_loss": world.mean(float(np.mean(losses))), "val_mae": val_mae}
         )
+        sessions[-1][1] = epoch + 1
         if val_mae < best:
             best = val_mae
             if world.rank == 0:
@@ -348,6 +355,7 @@ def _fit(
             "epoch": epoch + 1,
             "elapsed": time.perf_counter() - start,
             "cpu_seconds": None if cpu is None else time.process_time() - cpu_start,
+            "sessions": sessions,
         }
         if world.rank == 0:
             _atomic_save(state, out / LAST)
@@ -373,6 +381,7 @@ def _fit(
         "sizes": {"train": len(train_data), "val": len(val_data), "test": len(test_data or [])},
         "history": history,
         "world_size": world.size,
+        "sessions": sessions,
     }
     (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

@@ -13,8 +13,20 @@ def train_command(folder, cache):
             "--cache", str(cache)]  # fmt: skip
 
 
+def last_epoch(run) -> int:
+    """The epoch recorded in ``run/last.pt`` (0 before the first one is written)."""
+    return torch.load(run / "last.pt", weights_only=True)["epoch"] if (run / "last.pt").is_file() else 0
+
+
 def test_killed_training_resumes_to_identical_metrics(tmp_path, perovskite_folder):
-    command = [*train_command(perovskite_folder, tmp_path / "cache"), "--epochs", "5", "--batch-size", "2"]
+    epochs = 5
+    command = [
+        *train_command(perovskite_folder, tmp_path / "cache"),
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "2",
+    ]
     subprocess.run([*command, "--out", str(tmp_path / "reference")], check=True, capture_output=True)
     reference = json.loads((tmp_path / "reference" / "metrics.json").read_text())
 
@@ -23,17 +35,25 @@ def test_killed_training_resumes_to_identical_metrics(tmp_path, perovskite_folde
         [*command, "--out", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if (run / "last.pt").is_file() and torch.load(run / "last.pt", weights_only=True)["epoch"] >= 2:
-            os.kill(process.pid, signal.SIGKILL)  # somewhere in epoch 3
-            break
-        time.sleep(0.05)
+    while time.monotonic() < deadline and process.poll() is None and last_epoch(run) < 1:
+        time.sleep(0.02)
+    seen = last_epoch(run)
+    time.sleep(0.4 * reference["seconds_per_epoch"])  # well into the next epoch
+    os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert not (run / "metrics.json").exists()
+    killed_at = last_epoch(run)
+    # no state after `seen` was written: the kill landed inside epoch seen + 1, not between epochs
+    assert 1 <= seen == killed_at < epochs and not (run / "metrics.json").exists()
 
-    subprocess.run([*command, "--out", str(run), "--resume"], check=True, capture_output=True)
+    resumed_run = subprocess.run(
+        [*command, "--out", str(run), "--resume"], check=True, capture_output=True, text=True
+    )
+    assert f"resuming after epoch {killed_at} of {epochs}" in resumed_run.stderr
     resumed = json.loads((run / "metrics.json").read_text())
+    # the second process trained exactly the epochs after the last completed one
+    assert resumed["sessions"] == [[1, killed_at], [killed_at + 1, epochs]]
+    assert reference["sessions"] == [[1, epochs]]
     for key in ("history", "val_mae", "test_mae", "best_epoch"):
         assert resumed[key] == reference[key], key
 

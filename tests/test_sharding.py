@@ -236,5 +236,6 @@ def test_train_command_from_shards_is_deterministic_and_resumes(
         train(str(tmp_path / "c"))
     monkeypatch.setattr(training, "mean_absolute_error", original)
     resumed = train(str(tmp_path / "c"), "--resume")
+    assert resumed["sessions"] == [[1, 1], [2, 2]]
     for key in ("history", "val_mae", "test_mae", "best_epoch"):
         assert resumed[key] == reference[key], key
