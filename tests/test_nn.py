@@ -21,7 +21,7 @@ def crystal(number, dtype=torch.float64, seed=None, num_orbits=1):
 
 def small_transformer(**kwargs):
     torch.manual_seed(0)
-    options = dict(hidden_channels=16, num_layers=2, heads=2, num_rbf=8, cutoff=3.0)
+    options = dict(hidden_channels=16, num_layers=2, heads=2, num_rbf=8, cutoff=3.0, environment_cutoff=3.0)
     return SpaceGroupTransformer(**{**options, **kwargs}).double().eval()
 
 
@@ -119,7 +119,7 @@ def test_unseen_group_is_invariant_after_training():
 
 def test_one_hot_ablation_is_invariant_but_per_group():
     model = small_transformer(group_embedding=True)
-    assert model.encoder.context.embedding is not None
+    assert model.encoder.context.embedding is not None and model.encoder.context.mlp is None
     assert_invariant(model, crystal(62), ("group",))
     assert "group_embedding=True" in repr(model.encoder.context)
 
@@ -128,7 +128,7 @@ def test_pyg_surface():
     model = SpaceGroupTransformer()
     assert repr(model) == (
         "SpaceGroupTransformer(hidden_channels=128, num_layers=3, heads=4, out_channels=1, "
-        "invariance='normalizer')"
+        "invariance='normalizer', environment=True)"
     )
     assert (
         repr(model.encoder.features)

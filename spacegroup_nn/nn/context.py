@@ -3,8 +3,8 @@
 Every group, seen in training or not, gets a descriptor from its operations: crystal family,
 centring, point group, order, inversion, the share of screw and glide operations, and the
 number of polar (free) axes. A learned embedding per group number exists only as an explicit
-option (``group_embedding=True``), the ablation that mirrors the reference paper's one-hot
-group input; it cannot generalize to unseen groups.
+option (``group_embedding=True``, in place of the descriptor), the ablation that mirrors the
+reference paper's one-hot group input; it cannot generalize to unseen groups.
 """
 
 from __future__ import annotations
@@ -82,15 +82,19 @@ class GroupContext(nn.Module):
     r"""A per-crystal context vector from the group's operations.
 
     .. math::
-        \mathbf{c}_b = \mathrm{MLP}(\mathbf{d}(G_b)) \;[+\; \mathbf{E}[n_b]]
+        \mathbf{c}_b = \mathrm{MLP}(\mathbf{d}(G_b))
+        \quad\text{or, with } \texttt{group\_embedding=True},\quad
+        \mathbf{c}_b = \mathbf{E}[n_b]
 
-    with :math:`\mathbf{d}` the fixed descriptor of :func:`group_descriptor` and the learned
-    per-number embedding :math:`\mathbf{E}` only when ``group_embedding=True``.
+    with :math:`\mathbf{d}` the fixed descriptor of :func:`group_descriptor`. The learned
+    per-number embedding :math:`\mathbf{E}` replaces the descriptor in the one-hot ablation
+    (the reference paper's group input): a group never seen in training keeps its initial,
+    zero vector, so the model knows nothing of it beyond its symmetrized features.
 
     Args:
         out_channels (int): Size of the context vector.
-        group_embedding (bool, optional): Add a learned embedding per group number (the
-            one-hot ablation; unseen groups get an untrained vector). (default: :obj:`False`)
+        group_embedding (bool, optional): Condition on a learned embedding of the group
+            number instead of the descriptor. (default: :obj:`False`)
 
     Shapes:
         - **input:** space-group numbers :math:`(B,)`
@@ -100,27 +104,29 @@ class GroupContext(nn.Module):
     def __init__(self, out_channels: int, group_embedding: bool = False) -> None:
         super().__init__()
         self.out_channels = out_channels
-        self.mlp = nn.Sequential(
-            nn.Linear(DESCRIPTOR_SIZE, out_channels), nn.SiLU(), nn.Linear(out_channels, out_channels)
-        )
-        self.embedding = nn.Embedding(NUM_SPACE_GROUPS + 1, out_channels) if group_embedding else None
-        table = np.stack([np.zeros(DESCRIPTOR_SIZE)] + [group_descriptor(n) for n in range(1, 231)])
-        self.register_buffer("descriptors", torch.tensor(table, dtype=torch.float32), persistent=False)
+        if group_embedding:
+            self.mlp, self.embedding = None, nn.Embedding(NUM_SPACE_GROUPS + 1, out_channels)
+        else:
+            self.mlp = nn.Sequential(
+                nn.Linear(DESCRIPTOR_SIZE, out_channels), nn.SiLU(), nn.Linear(out_channels, out_channels)
+            )
+            self.embedding = None
+            table = np.stack([np.zeros(DESCRIPTOR_SIZE)] + [group_descriptor(n) for n in range(1, 231)])
+            self.register_buffer("descriptors", torch.tensor(table, dtype=torch.float32), persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        if self.embedding is not None:
+            nn.init.zeros_(self.embedding.weight)
+            return
         for layer in self.mlp:
             if isinstance(layer, nn.Linear):
                 layer.reset_parameters()
-        if self.embedding is not None:
-            nn.init.zeros_(self.embedding.weight)
 
     def forward(self, space_group: Tensor) -> Tensor:
-        descriptors = self.descriptors[space_group].to(self.mlp[0].weight.dtype)
-        context = self.mlp(descriptors)
         if self.embedding is not None:
-            context = context + self.embedding(space_group)
-        return context
+            return self.embedding(space_group)
+        return self.mlp(self.descriptors[space_group].to(self.mlp[0].weight.dtype))
 
     def __repr__(self) -> str:
         return (

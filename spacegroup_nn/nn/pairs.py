@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -11,9 +12,19 @@ from torch_geometric.utils import to_dense_batch
 
 from ..data.graph import edge_vectors, radius_graph_pbc
 
-__all__ = ["CrystalInputs", "GaussianExpansion", "PeriodicPairFeatures", "unpack"]
+__all__ = ["CrystalInputs", "GaussianExpansion", "PeriodicPairFeatures", "PeriodicPairs", "unpack"]
 
 CrystalInputs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
+
+
+class PeriodicPairs(NamedTuple):
+    """The periodic graph of a batch and its pair features (see :class:`PeriodicPairFeatures`)."""
+
+    slots: Tensor  # (E,) flat index of each edge's pair in B x N_max x N_max
+    terms: Tensor  # (E, R) Gaussians times the envelope
+    mask: Tensor  # (B, N_max) atom mask of the dense batch
+    edge_index: Tensor  # (2, E) source j, target i, sorted by target
+    vectors: Tensor  # (E, 3) x_j + L C - x_i
 
 
 def unpack(
@@ -92,8 +103,10 @@ class PeriodicPairFeatures(nn.Module):
 
     Shapes:
         - **input:** positions :math:`(N, 3)`, cell :math:`(B, 3, 3)`, batch :math:`(N,)`
-        - **output:** pair slots :math:`(E,)` (flat indices into :math:`B \times N_{max}
-          \times N_{max}`), edge terms :math:`(E, R)`, atom mask :math:`(B, N_{max})`
+        - **output:** :class:`PeriodicPairs`: pair slots :math:`(E,)` (flat indices into
+          :math:`B \times N_{max} \times N_{max}`), edge terms :math:`(E, R)`, atom mask
+          :math:`(B, N_{max})`, and the graph itself, edge indices :math:`(2, E)` and edge
+          vectors :math:`(E, 3)`
     """
 
     def __init__(self, cutoff: float = 6.0, num_rbf: int = 32) -> None:
@@ -102,9 +115,10 @@ class PeriodicPairFeatures(nn.Module):
         self.num_rbf = num_rbf
         self.smearing = GaussianExpansion(0.0, self.cutoff, num_rbf)
 
-    def forward(self, pos: Tensor, cell: Tensor, batch: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, pos: Tensor, cell: Tensor, batch: Tensor) -> PeriodicPairs:
         edge_index, shift = radius_graph_pbc(pos, cell, self.cutoff, batch)
-        distance = edge_vectors(pos, cell, edge_index, shift, batch).norm(dim=-1)
+        vectors = edge_vectors(pos, cell, edge_index, shift, batch)
+        distance = torch.linalg.vector_norm(vectors, dim=-1)
         terms = self.smearing(distance) * cosine_envelope(distance, self.cutoff).unsqueeze(-1)
         _, mask = to_dense_batch(batch, batch)
         counts = torch.bincount(batch, minlength=mask.shape[0])
@@ -112,7 +126,7 @@ class PeriodicPairFeatures(nn.Module):
         source, target = edge_index
         size = mask.shape[1]
         slots = (batch[target] * size + local[target]) * size + local[source]
-        return slots, terms, mask
+        return PeriodicPairs(slots, terms, mask, edge_index, vectors)
 
     @staticmethod
     def dense(slots: Tensor, values: Tensor, mask: Tensor) -> Tensor:

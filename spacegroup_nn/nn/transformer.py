@@ -11,6 +11,7 @@ from torch_geometric.utils import to_dense_batch
 
 from ._utils import reset_children
 from .encoder import AtomEncoder
+from .environment import LocalEnvironment
 from .features import Invariance
 from .pairs import PeriodicPairFeatures, unpack
 
@@ -78,12 +79,14 @@ class SpaceGroupTransformer(nn.Module):
 
     Each atom token is an element embedding plus a linear map of its symmetrized Fourier
     features (:class:`SymmetrizedFourierFeatures`, one fixed index set for every group) plus
-    the crystal's group context (:class:`GroupContext`, computed from the operations).
+    the crystal's group context (:class:`GroupContext`, computed from the operations) plus
+    the invariant angular density of its neighbourhood (:class:`LocalEnvironment`).
     Attention is biased by periodic pair-distance features; a masked mean over atoms and an
     MLP give the prediction.
 
     .. math::
-        \mathbf{h}_i^{(0)} = \mathbf{E}[z_i] + \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)},
+        \mathbf{h}_i^{(0)} = \mathbf{E}[z_i] + \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}
+            + \mathbf{a}_i,
         \qquad y_b = \mathrm{MLP}\Big(\frac{1}{N_b}\sum_{i \in b} \mathbf{h}_i^{(L)}\Big)
 
     Every parameter acts on quantities defined identically for all 230 groups, so a group
@@ -101,8 +104,13 @@ class SpaceGroupTransformer(nn.Module):
         num_rbf (int): Gaussians per pair distance. (default: :obj:`32`)
         invariance (str): ``"normalizer"`` or ``"group"``, see
             :class:`SymmetrizedFourierFeatures`. (default: ``"normalizer"``)
-        group_embedding (bool): Add a learned per-group-number embedding (ablation of the
-            reference paper's one-hot input). (default: :obj:`False`)
+        group_embedding (bool): Condition on a learned per-group-number embedding instead of
+            the group's operations (ablation of the reference paper's one-hot input).
+            (default: :obj:`False`)
+        environment (bool): Add the local environments :math:`\mathbf{a}_i`.
+            (default: :obj:`True`)
+        environment_cutoff (float): Their radius in Angstrom, at most ``cutoff``.
+            (default: :obj:`5.0`)
 
     Shapes:
         - **input:** a ``Data``/``Batch`` from :func:`spacegroup_nn.data.from_structure`, or
@@ -122,12 +130,19 @@ class SpaceGroupTransformer(nn.Module):
         num_rbf: int = 32,
         invariance: Invariance = "normalizer",
         group_embedding: bool = False,
+        environment: bool = True,
+        environment_cutoff: float = 5.0,
     ) -> None:
         super().__init__()
+        if environment and not 0 < environment_cutoff <= cutoff:
+            raise ValueError(f"environment_cutoff must lie in (0, {cutoff}], got {environment_cutoff}")
         self.hidden_channels, self.num_layers, self.heads = hidden_channels, num_layers, heads
         self.out_channels = out_channels
         self.encoder = AtomEncoder(hidden_channels, True, radius, invariance, group_embedding)
         self.pairs = PeriodicPairFeatures(cutoff, num_rbf)
+        self.environment = (
+            LocalEnvironment(hidden_channels, cutoff=environment_cutoff) if environment else None
+        )
         # the pair bias of every block and head, applied per edge before the sum over images
         self.pair_bias = nn.Linear(num_rbf, num_layers * heads)
         self.blocks = nn.ModuleList(_Block(hidden_channels, heads) for _ in range(num_layers))
@@ -149,9 +164,12 @@ class SpaceGroupTransformer(nn.Module):
         batch: Tensor | None = None,
     ) -> Tensor:
         z, pos, cell, space_group, batch = unpack(z, pos, cell, space_group, batch)
-        tokens, mask = to_dense_batch(self.encoder(z, pos, cell, space_group, batch), batch)
-        slots, terms, _ = self.pairs(pos, cell, batch)
-        bias = self.pairs.dense(slots, self.pair_bias(terms.to(tokens.dtype)), mask)
+        atoms = self.encoder(z, pos, cell, space_group, batch)
+        pairs = self.pairs(pos, cell, batch)
+        if self.environment is not None:
+            atoms = atoms + self.environment(z, pairs.edge_index, pairs.vectors)
+        tokens, mask = to_dense_batch(atoms, batch)
+        bias = self.pairs.dense(pairs.slots, self.pair_bias(pairs.terms.to(tokens.dtype)), mask)
         for block, block_bias in zip(self.blocks, bias.split(self.heads, dim=-1), strict=True):
             tokens = block(tokens, block_bias, mask)
         tokens = self.norm(tokens) * mask.unsqueeze(-1)
@@ -163,5 +181,5 @@ class SpaceGroupTransformer(nn.Module):
         return (
             f"{self.__class__.__name__}(hidden_channels={self.hidden_channels}, "
             f"num_layers={self.num_layers}, heads={self.heads}, out_channels={self.out_channels}, "
-            f"invariance={self.encoder.features.invariance!r})"
+            f"invariance={self.encoder.features.invariance!r}, environment={self.environment is not None})"
         )
