@@ -29,6 +29,7 @@ from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from . import __version__
+from .data import with_radius_graphs
 from .datasets import ShardedCrystalDataset, ShardSampler
 from .datasets.sharded import shard_order
 from .diagnostics import random_description, symmetry_loss
@@ -303,6 +304,10 @@ def _fit(
     epochs = tqdm(range(first, config.epochs), desc=config.model, disable=not progress, unit="epoch")
     start = time.perf_counter() - elapsed
     cpu_start = time.process_time() - (cpu or 0.0)
+    if not config.augment:  # positions never change: search every periodic graph once (timed)
+        train_data, val_data, test_data = (
+            _with_graphs(data, model) for data in (train_data, val_data, test_data)
+        )
     for epoch in epochs:
         model.train()
         if hasattr(sampler, "set_epoch"):
@@ -385,6 +390,18 @@ def _fit(
     }
     (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _with_graphs(data: Crystals | None, model: nn.Module) -> Crystals | None:
+    """In-memory crystals with the periodic graph of ``model`` (``model.cutoff``) stored.
+
+    The models use a stored graph only while it matches the positions
+    (:func:`~spacegroup_nn.data.stored_graph`); sharded data, streamed from disk, is left as is.
+    """
+    cutoff = getattr(model, "cutoff", None)
+    if data is None or cutoff is None or isinstance(data, ShardedCrystalDataset):
+        return data
+    return with_radius_graphs(data, cutoff)
 
 
 def _train_sampler(

@@ -13,7 +13,13 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from torch_geometric.data import Batch, Data
 
-from spacegroup_nn.data import RadiusGraphPBC, edge_vectors, radius_graph_pbc
+from spacegroup_nn.data import (
+    RadiusGraphPBC,
+    edge_vectors,
+    radius_graph_pbc,
+    stored_graph,
+    with_radius_graphs,
+)
 from spacegroup_nn.errors import InvalidCellError, NonFiniteCoordinatesError
 
 DIST_TOL = 1e-10  # float64 agreement of distances with pymatgen
@@ -354,12 +360,66 @@ def test_transform_writes_edges_and_batches() -> None:
         edge_index, shift = radius_graph_pbc(pos, cell, 6.0)
         assert torch.equal(data.edge_index, edge_index)
         assert torch.equal(data.edge_shift, shift)
+        assert data.edge_cutoff.tolist() == [6.0] and torch.equal(data.graph_pos, pos)
         data_list.append(data)
     batch = Batch.from_data_list(data_list)
     assert batch.cell.shape == (2, 3, 3)
     vec = edge_vectors(batch.pos, batch.cell, batch.edge_index, batch.edge_shift, batch.batch)
     expected = torch.cat([edge_vectors(d.pos, d.cell, d.edge_index, d.edge_shift) for d in data_list])
     torch.testing.assert_close(vec, expected, rtol=0, atol=1e-12)
+
+
+def _random_crystals(count: int = 12) -> list[Data]:
+    from spacegroup_nn import SpaceGroup
+    from spacegroup_nn.data import from_structure
+    from spacegroup_nn.groups import random_crystal
+
+    rng = np.random.default_rng(1)
+    numbers = rng.choice(np.arange(1, 231), count, replace=False)
+    return [from_structure(random_crystal(SpaceGroup(int(n)), rng), dtype=torch.float64) for n in numbers]
+
+
+def test_stored_graphs_equal_searched_ones() -> None:
+    crystals = _random_crystals()
+    stored = with_radius_graphs(crystals, 5.0, chunk=5)  # chunks that split the list unevenly
+    for crystal, copy in zip(crystals, stored, strict=True):
+        assert "edge_index" not in crystal  # the originals are untouched
+        edge_index, shift = radius_graph_pbc(copy.pos, copy.cell, 5.0)
+        assert torch.equal(copy.edge_index, edge_index) and torch.equal(copy.edge_shift, shift)
+    batch = Batch.from_data_list(stored)
+    searched = radius_graph_pbc(batch.pos, batch.cell, 5.0, batch.batch)
+    for cutoff in (5.0, 3.5):  # the stored cutoff, and a smaller one cut down from it
+        graph = stored_graph(batch, cutoff)
+        expected = radius_graph_pbc(batch.pos, batch.cell, cutoff, batch.batch)
+        assert graph is not None and all(torch.equal(a, b) for a, b in zip(graph, expected, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(stored_graph(batch, 5.0), searched, strict=True))
+    assert stored_graph(batch, 5.5) is None  # a larger cutoff needs a new search
+
+
+def test_stored_graph_is_never_stale() -> None:
+    stored = Batch.from_data_list(with_radius_graphs(_random_crystals(3), 4.0))
+    moved = stored.clone()
+    moved.pos = moved.pos + 0.1 * torch.randn_like(moved.pos)
+    assert stored_graph(moved, 4.0) is None
+    strained = stored.clone()
+    strained.cell = 1.01 * strained.cell
+    assert stored_graph(strained, 4.0) is None
+    in_place = stored.clone()
+    in_place.pos[0, 0] += 0.5  # graph_pos is a copy, so an in-place move is seen too
+    assert stored_graph(in_place, 4.0) is None
+    assert stored_graph(Batch.from_data_list(_random_crystals(2)), 4.0) is None  # nothing stored
+
+
+def test_models_give_the_same_output_with_stored_graphs() -> None:
+    from spacegroup_nn.nn import CrystalGraphNetwork, SpaceGroupTransformer
+
+    crystals = _random_crystals(6)
+    torch.manual_seed(0)
+    for model in (SpaceGroupTransformer(), CrystalGraphNetwork(max_neighbors=12, smooth=False)):
+        model = model.double().eval()
+        plain = model(Batch.from_data_list(crystals))
+        stored = model(Batch.from_data_list(with_radius_graphs(crystals, model.cutoff)))
+        assert torch.equal(plain, stored)
 
 
 @pytest.mark.parametrize("cutoff", [0.0, -1.0, float("nan"), float("inf")])

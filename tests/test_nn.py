@@ -174,3 +174,15 @@ def test_cgcnn_baseline_settings():
     baseline = CrystalGraphNetwork(fourier=False, max_neighbors=12, smooth=False)
     assert repr(baseline).endswith("fourier=False, max_neighbors=12, smooth=False)")
     assert baseline(Batch.from_data_list([crystal(62, torch.float32)])).shape == (1,)
+
+
+def test_volume_per_atom_is_a_property_of_the_crystal():
+    from spacegroup_nn.nn.encoder import log_volume_per_atom
+
+    lattice, frac, _ = random_crystal(SpaceGroup(62), np.random.default_rng(0), num_orbits=1)
+    doubled = np.diag([2.0, 1.0, 1.0]) @ lattice  # a 2 x 1 x 1 supercell holds twice the atoms
+    cells = torch.tensor(np.stack([lattice, doubled]))
+    batch = torch.tensor([0] * len(frac) + [1] * 2 * len(frac))
+    volumes = log_volume_per_atom(cells, batch)
+    assert abs(float(volumes[0] - volumes[1])) <= 1e-12
+    assert abs(float(volumes[0]) - np.log(abs(np.linalg.det(lattice)) / len(frac))) <= 1e-12

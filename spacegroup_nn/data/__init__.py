@@ -2,7 +2,14 @@
 
 from .crystal import data_to_structure, from_standard_crystal, from_structure
 from .elastic import elastic_crystal
-from .graph import RadiusGraphPBC, edge_vectors, radius_graph_pbc
+from .graph import (
+    RadiusGraphPBC,
+    edge_vectors,
+    periodic_graph,
+    radius_graph_pbc,
+    stored_graph,
+    with_radius_graphs,
+)
 from .molecule import from_molecule, molecule_frame
 from .variants import DESCRIPTION_CHANGES, RIGID_MOTIONS, Variant, random_rotation, variant
 
@@ -18,7 +25,10 @@ __all__ = [
     "from_standard_crystal",
     "from_structure",
     "molecule_frame",
+    "periodic_graph",
     "radius_graph_pbc",
     "random_rotation",
+    "stored_graph",
     "variant",
+    "with_radius_graphs",
 ]

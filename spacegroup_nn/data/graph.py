@@ -21,7 +21,9 @@ handled by deriving the image range from the interplanar spacings of the cell.
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -31,7 +33,14 @@ from torch_geometric.transforms import BaseTransform
 
 from ..errors import InvalidCellError, NonFiniteCoordinatesError
 
-__all__ = ["RadiusGraphPBC", "edge_vectors", "radius_graph_pbc"]
+__all__ = [
+    "RadiusGraphPBC",
+    "edge_vectors",
+    "periodic_graph",
+    "radius_graph_pbc",
+    "stored_graph",
+    "with_radius_graphs",
+]
 
 #: Upper bound on the number of atom pairs, and of candidate ``(i, j, L)`` triples, examined at
 #: once. The search is processed in chunks of this size, which bounds the peak memory (a few
@@ -385,7 +394,11 @@ class RadiusGraphPBC(BaseTransform):
     - ``data.edge_shift``: ``[E, 3]`` integer-valued lattice shifts, dtype of ``pos``,
 
     so that ``pos[j] + edge_shift @ cell - pos[i]`` is the edge vector (:func:`edge_vectors`).
-    ``edge_shift`` is not incremented by PyG batching, as it should not be.
+    ``edge_shift`` is not incremented by PyG batching, as it should not be. It also records
+    what the graph was built for, so that models can reuse it safely (:func:`stored_graph`):
+
+    - ``data.edge_cutoff``: ``[1]`` float64 cutoff (``[B]`` after batching);
+    - ``data.graph_pos``, ``data.graph_cell``: copies of ``pos`` and ``cell``.
 
     Parameters
     ----------
@@ -402,17 +415,82 @@ class RadiusGraphPBC(BaseTransform):
     def forward(self, data: Data) -> Data:
         if getattr(data, "pos", None) is None or getattr(data, "cell", None) is None:
             raise ValueError("RadiusGraphPBC needs data.pos [N, 3] and data.cell [1, 3, 3]")
+        batch = getattr(data, "batch", None)
         edge_index, shift = radius_graph_pbc(
-            data.pos,
-            data.cell,
-            self.cutoff,
-            getattr(data, "batch", None),
-            self_loops=self.self_loops,
+            data.pos, data.cell, self.cutoff, batch, self_loops=self.self_loops
         )
         data.edge_index = edge_index
         data.edge_shift = shift
+        data.edge_cutoff = torch.full((data.cell.view(-1, 3, 3).shape[0],), self.cutoff, dtype=torch.float64)
+        data.graph_pos, data.graph_cell = data.pos.clone(), data.cell.clone()
         return data
 
     def __repr__(self) -> str:
         extra = ", self_loops=True" if self.self_loops else ""
         return f"{self.__class__.__name__}(cutoff={self.cutoff}{extra})"
+
+
+def stored_graph(data: Data, cutoff: float) -> tuple[Tensor, Tensor] | None:
+    """The edges of the graph stored by :class:`RadiusGraphPBC` within ``cutoff``, if valid.
+
+    Valid means built for exactly the current ``pos`` and ``cell`` (they are compared with
+    the recorded copies, so a crystal moved after the graph was built gets ``None``, never a
+    stale graph) with a cutoff of at least ``cutoff`` for every crystal. A larger stored
+    cutoff is cut down with the same float64 test as :func:`radius_graph_pbc`.
+
+    Returns
+    -------
+    tuple of Tensor or None
+        ``(edge_index [2, E], shift [E, 3])`` as :func:`radius_graph_pbc` returns them for
+        ``cutoff``, or ``None`` when there is no valid stored graph.
+    """
+    if getattr(data, "edge_cutoff", None) is None or getattr(data, "graph_pos", None) is None:
+        return None
+    if not (torch.equal(data.graph_pos, data.pos) and torch.equal(data.graph_cell, data.cell)):
+        return None
+    stored = data.edge_cutoff
+    if bool((stored < cutoff).any()):
+        return None
+    edge_index, shift = data.edge_index, data.edge_shift
+    if bool((stored > cutoff).any()):
+        batch = getattr(data, "batch", None)
+        vectors = edge_vectors(data.pos.double(), data.cell.double(), edge_index, shift.double(), batch)
+        near = torch.linalg.vector_norm(vectors, dim=-1) <= cutoff
+        edge_index, shift = edge_index[:, near], shift[near]
+    return edge_index, shift
+
+
+def periodic_graph(
+    pos: Tensor, cell: Tensor, cutoff: float, batch: Tensor | None = None, data: Data | None = None
+) -> tuple[Tensor, Tensor]:
+    """:func:`radius_graph_pbc`, or the valid graph stored in ``data`` (:func:`stored_graph`)."""
+    graph = stored_graph(data, cutoff) if data is not None else None
+    return graph if graph is not None else radius_graph_pbc(pos, cell, cutoff, batch)
+
+
+def with_radius_graphs(crystals: Sequence[Data], cutoff: float, chunk: int = 256) -> list[Data]:
+    """Shallow copies of ``crystals``, each with its graph stored (:class:`RadiusGraphPBC`).
+
+    Graphs are searched ``chunk`` crystals at a time (one vectorized call each) and split
+    back per crystal: the same edges, in the same order, as one call per crystal.
+    """
+    out = []
+    for start in range(0, len(crystals), chunk):
+        part = [crystals[i] for i in range(start, min(start + chunk, len(crystals)))]
+        batch = torch.cat([torch.full((c.num_nodes,), i, dtype=torch.long) for i, c in enumerate(part)])
+        pos = torch.cat([c.pos for c in part])
+        cell = torch.cat([c.cell.view(-1, 3, 3) for c in part])
+        edge_index, shift = radius_graph_pbc(pos, cell, cutoff, batch)
+        offsets = torch.cumsum(torch.tensor([0] + [c.num_nodes for c in part]), 0)
+        # edges are sorted by target, so each crystal's edges are one contiguous run
+        ends = torch.searchsorted(edge_index[1], offsets[1:], right=False).tolist()
+        first = 0
+        for index, (crystal, last) in enumerate(zip(part, ends, strict=True)):
+            stored = copy.copy(crystal)  # shares the crystal's tensors; the graph is its own
+            stored.edge_index = edge_index[:, first:last] - offsets[index]
+            stored.edge_shift = shift[first:last]
+            stored.edge_cutoff = torch.tensor([float(cutoff)], dtype=torch.float64)
+            stored.graph_pos, stored.graph_cell = crystal.pos.clone(), crystal.cell.clone()
+            out.append(stored)
+            first = last
+    return out

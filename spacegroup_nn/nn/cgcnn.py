@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import CGConv, global_mean_pool
 
-from ..data.graph import edge_vectors, radius_graph_pbc
+from ..data.graph import edge_vectors, periodic_graph
 from ._utils import reset_children
 from .encoder import AtomEncoder
 from .features import Invariance
@@ -134,9 +134,10 @@ class CrystalGraphNetwork(nn.Module):
         space_group: Tensor | None = None,
         batch: Tensor | None = None,
     ) -> Tensor:
+        data = z if isinstance(z, Data) else None
         z, pos, cell, space_group, batch = unpack(z, pos, cell, space_group, batch)
         x = self.encoder(z, pos, cell, space_group, batch)
-        edge_index, shift = radius_graph_pbc(pos, cell, self.cutoff, batch)
+        edge_index, shift = periodic_graph(pos, cell, self.cutoff, batch, data)
         distance = edge_vectors(pos, cell, edge_index, shift, batch).norm(dim=-1)
         if self.max_neighbors is not None:
             keep = nearest_edges(edge_index[1], distance, self.max_neighbors)

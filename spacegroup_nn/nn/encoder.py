@@ -1,31 +1,49 @@
-"""Atom inputs shared by the models: element, symmetrized Fourier features, group context."""
+"""Atom inputs shared by the models: element, symmetrized Fourier features, crystal context."""
 
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import Tensor, nn
 
 from ._utils import reset_children
 from .context import GroupContext
 from .features import Invariance, SymmetrizedFourierFeatures
 
-__all__ = ["MAX_ATOMIC_NUMBER", "AtomEncoder"]
+__all__ = ["MAX_ATOMIC_NUMBER", "AtomEncoder", "log_volume_per_atom"]
 
 MAX_ATOMIC_NUMBER = 118
+#: log of a typical volume per atom (20 cubic Angstrom), subtracted to centre the input
+LOG_TYPICAL_VOLUME = math.log(20.0)
+
+
+def log_volume_per_atom(cell: Tensor, batch: Tensor) -> Tensor:
+    r"""``(B,)`` :math:`\log(|\det C_b| / N_b)`, volume in cubic Angstrom per atom of each crystal.
+
+    The same in every description of a crystal: a supercell multiplies volume and atoms
+    alike, another cell choice or a rotation keeps :math:`|\det C|`.
+    """
+    counts = torch.bincount(batch, minlength=cell.shape[0]).to(cell.dtype)
+    return torch.log(torch.linalg.det(cell).abs() / counts)
 
 
 class AtomEncoder(nn.Module):
     r"""Initial atom features with weights shared by all groups.
 
     .. math::
-        \mathbf{h}_i = \mathbf{E}[z_i] \;[+\; \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}]
+        \mathbf{h}_i = \mathbf{E}[z_i] \;[+\; \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}
+            + \mathrm{MLP}(\log(V_{b(i)} / N_{b(i)}))]
 
     :math:`\mathbf{f}` are the symmetrized Fourier features
-    (:class:`SymmetrizedFourierFeatures`) and :math:`\mathbf{c}` the group context
-    (:class:`GroupContext`); both are left out with ``fourier=False``.
+    (:class:`SymmetrizedFourierFeatures`), :math:`\mathbf{c}` the group context
+    (:class:`GroupContext`) and :math:`V_b / N_b` the volume per atom of the crystal
+    (:func:`log_volume_per_atom`); all three are left out with ``fourier=False``.
 
     Args:
         channels (int): Output size.
-        fourier (bool): Add Fourier features and group context. (default: :obj:`True`)
+        fourier (bool): Add Fourier features, group context and volume per atom.
+            (default: :obj:`True`)
         radius (float): Fourier cutoff. (default: :obj:`5.0`)
         invariance (str): See :class:`SymmetrizedFourierFeatures`. (default: ``"normalizer"``)
         group_embedding (bool): See :class:`GroupContext`. (default: :obj:`False`)
@@ -50,6 +68,11 @@ class AtomEncoder(nn.Module):
         self.features = SymmetrizedFourierFeatures(radius, invariance) if fourier else None
         self.fourier = nn.Linear(self.features.out_channels, channels, bias=False) if fourier else None
         self.context = GroupContext(channels, group_embedding) if fourier else None
+        self.volume = (
+            nn.Sequential(nn.Linear(1, channels), nn.SiLU(), nn.Linear(channels, channels))
+            if fourier
+            else None
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -58,11 +81,9 @@ class AtomEncoder(nn.Module):
     def forward(self, z: Tensor, pos: Tensor, cell: Tensor, space_group: Tensor, batch: Tensor) -> Tensor:
         x = self.embedding(z)
         if self.features is not None:
-            x = (
-                x
-                + self.fourier(self.features(pos, cell, space_group, batch))
-                + self.context(space_group)[batch]
-            )
+            volume = (log_volume_per_atom(cell, batch) - LOG_TYPICAL_VOLUME).unsqueeze(-1).to(x.dtype)
+            crystal = self.context(space_group) + self.volume(volume)
+            x = x + self.fourier(self.features(pos, cell, space_group, batch)) + crystal[batch]
         return x
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import to_dense_batch
 
-from ..data.graph import edge_vectors, radius_graph_pbc
+from ..data.graph import edge_vectors, periodic_graph
 
 __all__ = ["CrystalInputs", "GaussianExpansion", "PeriodicPairFeatures", "PeriodicPairs", "unpack"]
 
@@ -102,7 +102,9 @@ class PeriodicPairFeatures(nn.Module):
         num_rbf (int): Number of Gaussians. (default: :obj:`32`)
 
     Shapes:
-        - **input:** positions :math:`(N, 3)`, cell :math:`(B, 3, 3)`, batch :math:`(N,)`
+        - **input:** positions :math:`(N, 3)`, cell :math:`(B, 3, 3)`, batch :math:`(N,)`,
+          and optionally the ``Data`` they came from, whose stored graph is used if valid
+          (:func:`~spacegroup_nn.data.stored_graph`)
         - **output:** :class:`PeriodicPairs`: pair slots :math:`(E,)` (flat indices into
           :math:`B \times N_{max} \times N_{max}`), edge terms :math:`(E, R)`, atom mask
           :math:`(B, N_{max})`, and the graph itself, edge indices :math:`(2, E)` and edge
@@ -115,8 +117,8 @@ class PeriodicPairFeatures(nn.Module):
         self.num_rbf = num_rbf
         self.smearing = GaussianExpansion(0.0, self.cutoff, num_rbf)
 
-    def forward(self, pos: Tensor, cell: Tensor, batch: Tensor) -> PeriodicPairs:
-        edge_index, shift = radius_graph_pbc(pos, cell, self.cutoff, batch)
+    def forward(self, pos: Tensor, cell: Tensor, batch: Tensor, data: Data | None = None) -> PeriodicPairs:
+        edge_index, shift = periodic_graph(pos, cell, self.cutoff, batch, data)
         vectors = edge_vectors(pos, cell, edge_index, shift, batch)
         distance = torch.linalg.vector_norm(vectors, dim=-1)
         terms = self.smearing(distance) * cosine_envelope(distance, self.cutoff).unsqueeze(-1)

@@ -139,6 +139,7 @@ class SpaceGroupTransformer(nn.Module):
         self.hidden_channels, self.num_layers, self.heads = hidden_channels, num_layers, heads
         self.out_channels = out_channels
         self.encoder = AtomEncoder(hidden_channels, True, radius, invariance, group_embedding)
+        self.cutoff = float(cutoff)  # of the periodic graph
         self.pairs = PeriodicPairFeatures(cutoff, num_rbf)
         self.environment = (
             LocalEnvironment(hidden_channels, cutoff=environment_cutoff) if environment else None
@@ -163,9 +164,10 @@ class SpaceGroupTransformer(nn.Module):
         space_group: Tensor | None = None,
         batch: Tensor | None = None,
     ) -> Tensor:
+        data = z if isinstance(z, Data) else None
         z, pos, cell, space_group, batch = unpack(z, pos, cell, space_group, batch)
         atoms = self.encoder(z, pos, cell, space_group, batch)
-        pairs = self.pairs(pos, cell, batch)
+        pairs = self.pairs(pos, cell, batch, data)
         if self.environment is not None:
             atoms = atoms + self.environment(z, pairs.edge_index, pairs.vectors)
         tokens, mask = to_dense_batch(atoms, batch)
