@@ -21,7 +21,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -266,18 +265,16 @@ int run(const T* pos, int64_t num_atoms, const Crystals<T>& crystals, const Bloc
     if (crystals.batch[atom] < 0 || crystals.batch[atom] >= crystals.num_crystals) return -1;
   }
   const std::vector<double> inverse = inverse_cells(crystals.cells, crystals.num_crystals);
-  constexpr int64_t kMinAtomsPerThread = 1024;
+  constexpr int64_t kMinAtomsPerThread = 256;  // below this, a thread costs more than it saves
   const int64_t threads = std::max<int64_t>(1, std::min(num_threads, num_atoms / kMinAtomsPerThread));
-  auto work = [&](int64_t begin, int64_t end) {
-    atoms_range(pos, crystals, inverse.data(), begin, end, blocks, num_blocks, max_index, out, out_stride);
-  };
-  std::vector<std::thread> pool;
   const int64_t share = (num_atoms + threads - 1) / threads;
-  for (int64_t t = 1; t < threads; ++t) {
-    pool.emplace_back(work, std::min(num_atoms, t * share), std::min(num_atoms, (t + 1) * share));
+  // OpenMP, so that the work runs on torch's own thread pool (setup.py links the libgomp that
+  // torch loads) instead of competing with it for the cores; without OpenMP, one thread.
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (int64_t t = 0; t < threads; ++t) {
+    const int64_t begin = std::min(num_atoms, t * share), end = std::min(num_atoms, (t + 1) * share);
+    atoms_range(pos, crystals, inverse.data(), begin, end, blocks, num_blocks, max_index, out, out_stride);
   }
-  work(0, std::min(num_atoms, share));
-  for (auto& thread : pool) thread.join();
   return 0;
 }
 
