@@ -73,11 +73,7 @@ OURS = ("transformer", "cgcnn_fourier")
 
 
 def _config(model: str, target: str, seed: int, epochs: int, batch_size: int) -> TrainConfig:
-    augmented = model.endswith("_augmented")
-    name = model.removesuffix("_augmented")
-    return TrainConfig(
-        model=name, target=target, seed=seed, epochs=epochs, batch_size=batch_size, augment=augmented
-    )
+    return TrainConfig.for_model(model, target=target, seed=seed, epochs=epochs, batch_size=batch_size)
 
 
 def _epochs(name: str, args: argparse.Namespace) -> int:

@@ -76,6 +76,10 @@ MODELS: dict[str, Callable[[int], nn.Module]] = {
 }
 
 
+#: Suffix of a model name trained with random-description augmentation (``TrainConfig.augment``).
+AUGMENTED = "_augmented"
+
+
 class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, or from another version or configuration."""
 
@@ -120,6 +124,13 @@ class TrainConfig:
     target_mean: float = 0.0
     target_std: float = 1.0
     extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def for_model(cls, name: str, **fields: object) -> TrainConfig:
+        """The config of a benchmark model name: a key of :data:`MODELS`, or one with the
+        suffix ``_augmented`` (that model with ``augment=True``)."""
+        augmented = name.endswith(AUGMENTED)
+        return cls(model=name.removesuffix(AUGMENTED), augment=augmented, **fields)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:

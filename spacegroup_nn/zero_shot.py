@@ -128,7 +128,8 @@ def run_zero_shot(
     data : sequence of Data
         Labelled crystals (scalar ``y``).
     models : sequence of str
-        Keys of :data:`spacegroup_nn.training.MODELS`.
+        Keys of :data:`spacegroup_nn.training.MODELS`, optionally with the suffix
+        ``_augmented`` (see :meth:`~spacegroup_nn.training.TrainConfig.for_model`).
     out_dir : path
         One training directory per model, plus ``zero_shot.json``.
     resume : bool
@@ -150,7 +151,7 @@ def run_zero_shot(
         "models": {},
     }
     for name in models:
-        config = TrainConfig(model=name, target=target, seed=seed, **train_options)
+        config = TrainConfig.for_model(name, target=target, seed=seed, **train_options)
         directory = Path(out_dir) / name
         metrics = fit(
             config, split.train, split.val, directory, test_data=split.test, progress=progress, resume=resume

@@ -129,3 +129,11 @@ def test_zero_shot_runs(crystals, tmp_path):
         assert entry["held_out_mae"] > 0 and entry["in_distribution_mae"] > 0
         assert set(entry["per_group"]) == set(results["protocol"]["held_out_groups"])
     assert (tmp_path / "zero_shot.json").is_file()
+
+
+def test_config_for_benchmark_model_names():
+    config = TrainConfig.for_model("transformer_raw_augmented", epochs=2)
+    assert (config.model, config.augment, config.epochs) == ("transformer_raw", True, 2)
+    assert not TrainConfig.for_model("cgcnn").augment
+    with pytest.raises(ValueError, match="unknown model"):
+        TrainConfig.for_model("cgcnn_augmented_twice")
