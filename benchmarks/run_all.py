@@ -291,6 +291,9 @@ def render(results_dir: Path, docs_dir: Path) -> str:
         "other processes of this shared machine.",
         "",
     ]
+    notes = results_dir / "notes.md"  # the reading of the results, written by hand
+    if notes.is_file():
+        lines += ["## Reading the results", "", notes.read_text().strip(), ""]
     for path in sorted(results_dir.glob("property_*.json")):
         result = json.loads(path.read_text())
         settings = result["settings"]

@@ -64,8 +64,10 @@ def test_run_all_smoke(tmp_path, datasets_dir):
     (tmp_path / "figures" / "per_group_carbon_24.png").unlink()
     options = ["--datasets", "carbon_24", "--out", str(tmp_path / "out"), "--docs", str(docs)]
     options += ["--cache", str(tmp_path / "cache"), "--data-dir", str(datasets_dir)]
+    (tmp_path / "out" / "notes.md").write_text("Hand-written reading.\n")
     module.main(["--smoke", "--replot", *options])
     assert (tmp_path / "figures" / "per_group_carbon_24.png").is_file()
+    assert "## Reading the results\n\nHand-written reading.\n" in docs.read_text()
 
 
 def test_run_all_embeds_generated_pages_one_level_down():
