@@ -7,6 +7,7 @@ Run everything, or one dataset at a time (results of earlier runs are kept and m
     python benchmarks/run_all.py --datasets synthetic --zero-shot-only
     python benchmarks/run_all.py --smoke                          # tiny, for the test suite
     python benchmarks/run_all.py --replot                         # figures and page from results
+    python benchmarks/run_all.py --page-only                      # the page alone, from the JSON
 
 Every run resumes from its saved state, so an interrupted benchmark continues where it stopped
 and finished runs are only evaluated again. Data come from ``--data-dir`` (default
@@ -385,11 +386,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny subset, 1 epoch, 1 seed, 2 models")
     parser.add_argument("--progress", action="store_true", help="show progress bars")
     parser.add_argument("--replot", action="store_true", help="only redraw figures and the page from results")
+    parser.add_argument(
+        "--page-only",
+        action="store_true",
+        help="only regenerate the page from the results JSON (no checkpoints needed)",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.limit, args.epochs, args.seeds = 40, 1, "0"
         args.models, args.zero_shot_models = "transformer,cgcnn", "transformer"
-    args.datasets = args.datasets.split(",")
+    args.datasets = [] if args.page_only else args.datasets.split(",")
     args.models = args.models.split(",")
     args.zero_shot_models = args.zero_shot_models.split(",")
     args.seeds = [int(seed) for seed in args.seeds.split(",")]

@@ -68,6 +68,9 @@ def test_run_all_smoke(tmp_path, datasets_dir):
     module.main(["--smoke", "--replot", *options])
     assert (tmp_path / "figures" / "per_group_carbon_24.png").is_file()
     assert "## Reading the results\n\nHand-written reading.\n" in docs.read_text()
+    docs.unlink()  # the page alone needs only the JSON, no checkpoints
+    module.main(["--page-only", "--out", str(tmp_path / "out"), "--docs", str(docs)])
+    assert "## Zero-shot: carbon_24" in docs.read_text()
 
 
 def test_run_all_embeds_generated_pages_one_level_down():
