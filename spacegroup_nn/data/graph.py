@@ -419,15 +419,19 @@ class RadiusGraphPBC(BaseTransform):
         edge_index, shift = radius_graph_pbc(
             data.pos, data.cell, self.cutoff, batch, self_loops=self.self_loops
         )
-        data.edge_index = edge_index
-        data.edge_shift = shift
-        data.edge_cutoff = torch.full((data.cell.view(-1, 3, 3).shape[0],), self.cutoff, dtype=torch.float64)
-        data.graph_pos, data.graph_cell = data.pos.clone(), data.cell.clone()
-        return data
+        return _store_graph(data, edge_index, shift, self.cutoff)
 
     def __repr__(self) -> str:
         extra = ", self_loops=True" if self.self_loops else ""
         return f"{self.__class__.__name__}(cutoff={self.cutoff}{extra})"
+
+
+def _store_graph(data: Data, edge_index: Tensor, shift: Tensor, cutoff: float) -> Data:
+    """Write the graph into ``data`` with what it was built for (see :class:`RadiusGraphPBC`)."""
+    data.edge_index, data.edge_shift = edge_index, shift
+    data.edge_cutoff = torch.full((data.cell.view(-1, 3, 3).shape[0],), float(cutoff), dtype=torch.float64)
+    data.graph_pos, data.graph_cell = data.pos.clone(), data.cell.clone()
+    return data
 
 
 def stored_graph(data: Data, cutoff: float) -> tuple[Tensor, Tensor] | None:
@@ -487,10 +491,7 @@ def with_radius_graphs(crystals: Sequence[Data], cutoff: float, chunk: int = 256
         first = 0
         for index, (crystal, last) in enumerate(zip(part, ends, strict=True)):
             stored = copy.copy(crystal)  # shares the crystal's tensors; the graph is its own
-            stored.edge_index = edge_index[:, first:last] - offsets[index]
-            stored.edge_shift = shift[first:last]
-            stored.edge_cutoff = torch.tensor([float(cutoff)], dtype=torch.float64)
-            stored.graph_pos, stored.graph_cell = crystal.pos.clone(), crystal.cell.clone()
-            out.append(stored)
+            edges = edge_index[:, first:last] - offsets[index]
+            out.append(_store_graph(stored, edges, shift[first:last], cutoff))
             first = last
     return out

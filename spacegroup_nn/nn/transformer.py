@@ -139,7 +139,6 @@ class SpaceGroupTransformer(nn.Module):
         self.hidden_channels, self.num_layers, self.heads = hidden_channels, num_layers, heads
         self.out_channels = out_channels
         self.encoder = AtomEncoder(hidden_channels, True, radius, invariance, group_embedding)
-        self.cutoff = float(cutoff)  # of the periodic graph
         self.pairs = PeriodicPairFeatures(cutoff, num_rbf)
         self.environment = (
             LocalEnvironment(hidden_channels, cutoff=environment_cutoff) if environment else None
@@ -152,6 +151,11 @@ class SpaceGroupTransformer(nn.Module):
             nn.Linear(hidden_channels, hidden_channels), nn.SiLU(), nn.Linear(hidden_channels, out_channels)
         )
         self.reset_parameters()
+
+    @property
+    def cutoff(self) -> float:
+        """Cutoff of the periodic graph (Angstrom), that of the pair features."""
+        return self.pairs.cutoff
 
     def reset_parameters(self) -> None:
         reset_children(self)
