@@ -69,7 +69,8 @@ def test_every_layer_is_invariant_under_every_operation_of_every_group(invarianc
         with torch.no_grad():
             out = model(Batch.from_data_list([data, *moved_copies(data, SpaceGroup(number).generators)]))
         assert (out - out[0]).abs().max() <= 1e-10 * max(1.0, out[0].abs().item()), number
-        for layer in tokens:  # (crystals, atoms, channels): every atom keeps its tokens
+        for rows in tokens:  # every atom of every copy keeps its tokens
+            layer = rows.view(1 + len(SpaceGroup(number).generators), data.num_nodes, -1)
             assert (layer - layer[:1]).abs().max() <= 1e-10 * max(1.0, layer[0].abs().max().item()), number
 
 

@@ -8,7 +8,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.utils import to_dense_batch
 
 from ..data.graph import edge_vectors, periodic_graph
 
@@ -20,9 +19,7 @@ CrystalInputs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 class PeriodicPairs(NamedTuple):
     """The periodic graph of a batch and its pair features (see :class:`PeriodicPairFeatures`)."""
 
-    slots: Tensor  # (E,) flat index of each edge's pair in B x N_max x N_max
     terms: Tensor  # (E, R) Gaussians times the envelope
-    mask: Tensor  # (B, N_max) atom mask of the dense batch
     edge_index: Tensor  # (2, E) source j, target i, sorted by target
     vectors: Tensor  # (E, 3) x_j + L C - x_i
 
@@ -90,11 +87,11 @@ class PeriodicPairFeatures(nn.Module):
             \phi(\|\mathbf{r}_{ij}^L\|)\, \tfrac12\big(1 + \cos(\pi \|\mathbf{r}_{ij}^L\| / r_c)\big)
 
     with :math:`\phi` a Gaussian expansion. The module returns the terms of the sum (one per
-    edge of the periodic graph) and the dense pair slot of each; :meth:`dense` adds them up,
-    after any linear map, which commutes with the sum and is far cheaper per edge than per
-    pair. Distances are invariant under every isometry, so the pair features are invariant
-    under the crystal's operations, rigid motions and every change of description; the
-    periodic graph has no neighbour cap and the envelope makes the sum continuous at the
+    edge of the periodic graph); :meth:`~spacegroup_nn.nn.padding.PaddedGroup.pairs` adds
+    them up per pair, after any linear map, which commutes with the sum and is far cheaper per
+    edge than per pair. Distances are invariant under every isometry, so the pair features are
+    invariant under the crystal's operations, rigid motions and every change of description;
+    the periodic graph has no neighbour cap and the envelope makes the sum continuous at the
     cutoff.
 
     Args:
@@ -105,10 +102,8 @@ class PeriodicPairFeatures(nn.Module):
         - **input:** positions :math:`(N, 3)`, cell :math:`(B, 3, 3)`, batch :math:`(N,)`,
           and optionally the ``Data`` they came from, whose stored graph is used if valid
           (:func:`~spacegroup_nn.data.stored_graph`)
-        - **output:** :class:`PeriodicPairs`: pair slots :math:`(E,)` (flat indices into
-          :math:`B \times N_{max} \times N_{max}`), edge terms :math:`(E, R)`, atom mask
-          :math:`(B, N_{max})`, and the graph itself, edge indices :math:`(2, E)` and edge
-          vectors :math:`(E, 3)`
+        - **output:** :class:`PeriodicPairs`: edge terms :math:`(E, R)` and the graph itself,
+          edge indices :math:`(2, E)` and edge vectors :math:`(E, 3)`
     """
 
     def __init__(self, cutoff: float = 6.0, num_rbf: int = 32) -> None:
@@ -122,21 +117,7 @@ class PeriodicPairFeatures(nn.Module):
         vectors = edge_vectors(pos, cell, edge_index, shift, batch)
         distance = torch.linalg.vector_norm(vectors, dim=-1)
         terms = self.smearing(distance) * cosine_envelope(distance, self.cutoff).unsqueeze(-1)
-        _, mask = to_dense_batch(batch, batch)
-        counts = torch.bincount(batch, minlength=mask.shape[0])
-        local = torch.arange(batch.numel(), device=batch.device) - (torch.cumsum(counts, 0) - counts)[batch]
-        source, target = edge_index
-        size = mask.shape[1]
-        slots = (batch[target] * size + local[target]) * size + local[source]
-        return PeriodicPairs(slots, terms, mask, edge_index, vectors)
-
-    @staticmethod
-    def dense(slots: Tensor, values: Tensor, mask: Tensor) -> Tensor:
-        """Sum edge values ``(E, C)`` into their pairs: ``(B, N_max, N_max, C)``."""
-        batch_size, size = mask.shape
-        # index_add (not index_put with accumulate) keeps the sum deterministic on CPU
-        dense = values.new_zeros(batch_size * size * size, values.shape[1]).index_add(0, slots, values)
-        return dense.view(batch_size, size, size, values.shape[1])
+        return PeriodicPairs(terms, edge_index, vectors)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(cutoff={self.cutoff:g}, num_rbf={self.num_rbf})"

@@ -7,12 +7,13 @@ import math
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.utils import to_dense_batch
+from torch_geometric.nn import global_mean_pool
 
 from ._utils import reset_children
 from .encoder import AtomEncoder
 from .environment import LocalEnvironment
 from .features import Invariance
+from .padding import PaddedGroup, padded_groups
 from .pairs import PeriodicPairFeatures, unpack
 
 __all__ = ["PairBiasedAttention", "SpaceGroupTransformer"]
@@ -60,6 +61,12 @@ class PairBiasedAttention(nn.Module):
 
 
 class _Block(nn.Module):
+    """Pre-norm attention and MLP on the atom rows ``(N, C)`` of a batch.
+
+    Attention runs group by group (:func:`padded_groups`), each with its pair bias
+    ``(b, m, m, H)``; the MLP runs on the atom rows, padding-free.
+    """
+
     def __init__(self, channels: int, heads: int) -> None:
         super().__init__()
         self.norm_attention = nn.LayerNorm(channels)
@@ -69,8 +76,14 @@ class _Block(nn.Module):
             nn.Linear(channels, 2 * channels), nn.SiLU(), nn.Linear(2 * channels, channels)
         )
 
-    def forward(self, x: Tensor, bias: Tensor, mask: Tensor) -> Tensor:
-        x = x + self.attention(self.norm_attention(x), bias, mask)
+    def forward(self, x: Tensor, groups: list[PaddedGroup], biases: list[Tensor]) -> Tensor:
+        h = self.norm_attention(x)
+        attended = [
+            group.unpad(self.attention(group.pad(h), bias, group.mask))
+            for group, bias in zip(groups, biases, strict=True)
+        ]
+        # every atom lies in exactly one group, so this adds each atom's attention output once
+        x = x.index_add(0, torch.cat([group.atoms for group in groups]), torch.cat(attended))
         return x + self.mlp(self.norm_mlp(x))
 
 
@@ -81,8 +94,9 @@ class SpaceGroupTransformer(nn.Module):
     features (:class:`SymmetrizedFourierFeatures`, one fixed index set for every group) plus
     the crystal's group context (:class:`GroupContext`, computed from the operations) plus
     the invariant angular density of its neighbourhood (:class:`LocalEnvironment`).
-    Attention is biased by periodic pair-distance features; a masked mean over atoms and an
-    MLP give the prediction.
+    Attention is biased by periodic pair-distance features; a mean over atoms and an MLP give
+    the prediction. Attention runs on crystals grouped by size (:func:`padded_groups`), so a
+    large cell never pads the small ones of its batch.
 
     .. math::
         \mathbf{h}_i^{(0)} = \mathbf{E}[z_i] + \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}
@@ -174,12 +188,13 @@ class SpaceGroupTransformer(nn.Module):
         pairs = self.pairs(pos, cell, batch, data)
         if self.environment is not None:
             atoms = atoms + self.environment(z, pairs.edge_index, pairs.vectors)
-        tokens, mask = to_dense_batch(atoms, batch)
-        bias = self.pairs.dense(pairs.slots, self.pair_bias(pairs.terms.to(tokens.dtype)), mask)
-        for block, block_bias in zip(self.blocks, bias.split(self.heads, dim=-1), strict=True):
-            tokens = block(tokens, block_bias, mask)
-        tokens = self.norm(tokens) * mask.unsqueeze(-1)
-        pooled = tokens.sum(dim=1) / mask.sum(dim=1, keepdim=True)
+        groups = padded_groups(batch, pairs.edge_index)
+        edge_bias = self.pair_bias(pairs.terms.to(atoms.dtype))
+        # per group, the (b, m, m, H) bias of each block
+        biases = [group.pairs(edge_bias).split(self.heads, dim=-1) for group in groups]
+        for layer, block in enumerate(self.blocks):
+            atoms = block(atoms, groups, [bias[layer] for bias in biases])
+        pooled = global_mean_pool(self.norm(atoms), batch, size=cell.shape[0])
         out = self.readout(pooled)
         return out.squeeze(-1) if self.out_channels == 1 else out
 
