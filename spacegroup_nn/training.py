@@ -406,13 +406,14 @@ def _fit(
 def _with_graphs(data: Crystals | None, model: nn.Module) -> Crystals | None:
     """In-memory crystals with the periodic graph of ``model`` (``model.cutoff``) stored.
 
-    The models use a stored graph only while it matches the positions
+    A model capped at ``model.max_neighbors`` neighbours gets only those edges stored. The
+    models use a stored graph only while it matches the positions
     (:func:`~spacegroup_nn.data.stored_graph`); sharded data, streamed from disk, is left as is.
     """
     cutoff = getattr(model, "cutoff", None)
     if data is None or cutoff is None or isinstance(data, ShardedCrystalDataset):
         return data
-    return with_radius_graphs(data, cutoff)
+    return with_radius_graphs(data, cutoff, max_neighbors=getattr(model, "max_neighbors", None))
 
 
 def _train_sampler(

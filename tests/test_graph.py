@@ -16,6 +16,7 @@ from torch_geometric.data import Batch, Data
 from spacegroup_nn.data import (
     RadiusGraphPBC,
     edge_vectors,
+    nearest_edges,
     radius_graph_pbc,
     stored_graph,
     with_radius_graphs,
@@ -396,6 +397,29 @@ def test_stored_graphs_equal_searched_ones() -> None:
     assert stored_graph(batch, 5.5) is None  # a larger cutoff needs a new search
 
 
+def test_pruned_stored_graphs_keep_the_nearest_edges_for_capped_callers_only() -> None:
+    crystals = _random_crystals()
+    pruned = with_radius_graphs(crystals, 5.0, chunk=5, max_neighbors=6)
+    for copy in pruned:
+        edge_index, shift = radius_graph_pbc(copy.pos, copy.cell, 5.0)
+        keep = nearest_edges(
+            edge_index[1], edge_vectors(copy.pos, copy.cell, edge_index, shift).norm(dim=-1), 6
+        )
+        assert torch.equal(copy.edge_index, edge_index[:, keep]) and torch.equal(copy.edge_shift, shift[keep])
+    batch = Batch.from_data_list(pruned)
+    assert stored_graph(batch, 5.0) is None  # a caller wanting every neighbour
+    assert stored_graph(batch, 5.0, max_neighbors=7) is None  # or more than were kept
+    for cap in (6, 3):
+        edge_index, shift = stored_graph(batch, 5.0, max_neighbors=cap)
+        distance = edge_vectors(batch.pos, batch.cell, edge_index, shift, batch.batch).norm(dim=-1)
+        full = radius_graph_pbc(batch.pos, batch.cell, 5.0, batch.batch)
+        full_distance = edge_vectors(batch.pos, batch.cell, *full, batch.batch).norm(dim=-1)
+        expected = full[0][:, nearest_edges(full[0][1], full_distance, cap)]
+        assert torch.equal(edge_index[:, nearest_edges(edge_index[1], distance, cap)], expected)
+    with pytest.raises(ValueError, match="max_neighbors"):
+        with_radius_graphs(crystals, 5.0, max_neighbors=0)
+
+
 def test_stored_graph_is_never_stale() -> None:
     stored = Batch.from_data_list(with_radius_graphs(_random_crystals(3), 4.0))
     moved = stored.clone()
@@ -420,6 +444,8 @@ def test_models_give_the_same_output_with_stored_graphs() -> None:
         plain = model(Batch.from_data_list(crystals))
         stored = model(Batch.from_data_list(with_radius_graphs(crystals, model.cutoff)))
         assert torch.equal(plain, stored)
+    capped = model(Batch.from_data_list(with_radius_graphs(crystals, model.cutoff, max_neighbors=12)))
+    assert torch.equal(plain, capped)  # the CGCNN baseline, on a graph pruned to its 12 neighbours
 
 
 @pytest.mark.parametrize("cutoff", [0.0, -1.0, float("nan"), float("inf")])

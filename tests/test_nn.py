@@ -168,7 +168,7 @@ def test_dataloader_batches_with_offsets():
 
 
 def test_cgcnn_baseline_settings():
-    from spacegroup_nn.nn.cgcnn import nearest_edges
+    from spacegroup_nn.data import nearest_edges
 
     target, distance = torch.tensor([0, 0, 0, 1, 1, 2, 0]), torch.tensor([3.0, 1.0, 2.0, 5.0, 4.0, 1.0, 0.5])
     assert nearest_edges(target, distance, 2).tolist() == [1, 3, 4, 5, 6]

@@ -5,6 +5,7 @@ from .elastic import elastic_crystal
 from .graph import (
     RadiusGraphPBC,
     edge_vectors,
+    nearest_edges,
     periodic_graph,
     radius_graph_pbc,
     stored_graph,
@@ -25,6 +26,7 @@ __all__ = [
     "from_standard_crystal",
     "from_structure",
     "molecule_frame",
+    "nearest_edges",
     "periodic_graph",
     "radius_graph_pbc",
     "random_rotation",

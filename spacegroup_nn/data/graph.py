@@ -398,6 +398,8 @@ class RadiusGraphPBC(BaseTransform):
     what the graph was built for, so that models can reuse it safely (:func:`stored_graph`):
 
     - ``data.edge_cutoff``: ``[1]`` float64 cutoff (``[B]`` after batching);
+    - ``data.edge_max_neighbors``: ``[1]`` int64, 0 here: the graph keeps every neighbour
+      (:func:`with_radius_graphs` can keep only the nearest few);
     - ``data.graph_pos``, ``data.graph_cell``: copies of ``pos`` and ``cell``.
 
     Parameters
@@ -426,27 +428,35 @@ class RadiusGraphPBC(BaseTransform):
         return f"{self.__class__.__name__}(cutoff={self.cutoff}{extra})"
 
 
-def _store_graph(data: Data, edge_index: Tensor, shift: Tensor, cutoff: float) -> Data:
+def _store_graph(
+    data: Data, edge_index: Tensor, shift: Tensor, cutoff: float, max_neighbors: int = 0
+) -> Data:
     """Write the graph into ``data`` with what it was built for (see :class:`RadiusGraphPBC`)."""
     data.edge_index, data.edge_shift = edge_index, shift
-    data.edge_cutoff = torch.full((data.cell.view(-1, 3, 3).shape[0],), float(cutoff), dtype=torch.float64)
+    crystals = data.cell.view(-1, 3, 3).shape[0]
+    data.edge_cutoff = torch.full((crystals,), float(cutoff), dtype=torch.float64)
+    data.edge_max_neighbors = torch.full((crystals,), max_neighbors, dtype=torch.long)
     data.graph_pos, data.graph_cell = data.pos.clone(), data.cell.clone()
     return data
 
 
-def stored_graph(data: Data, cutoff: float) -> tuple[Tensor, Tensor] | None:
+def stored_graph(data: Data, cutoff: float, max_neighbors: int | None = None) -> tuple[Tensor, Tensor] | None:
     """The edges of the graph stored by :class:`RadiusGraphPBC` within ``cutoff``, if valid.
 
     Valid means built for exactly the current ``pos`` and ``cell`` (they are compared with
     the recorded copies, so a crystal moved after the graph was built gets ``None``, never a
     stale graph) with a cutoff of at least ``cutoff`` for every crystal. A larger stored
-    cutoff is cut down with the same float64 test as :func:`radius_graph_pbc`.
+    cutoff is cut down with the same float64 test as :func:`radius_graph_pbc`. A graph that
+    keeps only the ``k`` nearest edges of every atom (:func:`with_radius_graphs`) is valid
+    only for a caller that keeps at most ``max_neighbors <= k`` nearest edges itself
+    (:func:`nearest_edges`): the caller then selects the same edges as from the full graph.
 
     Returns
     -------
     tuple of Tensor or None
         ``(edge_index [2, E], shift [E, 3])`` as :func:`radius_graph_pbc` returns them for
-        ``cutoff``, or ``None`` when there is no valid stored graph.
+        ``cutoff`` (less the edges beyond the stored nearest ``k``), or ``None`` when there
+        is no valid stored graph.
     """
     if getattr(data, "edge_cutoff", None) is None or getattr(data, "graph_pos", None) is None:
         return None
@@ -455,6 +465,10 @@ def stored_graph(data: Data, cutoff: float) -> tuple[Tensor, Tensor] | None:
     stored = data.edge_cutoff
     if bool((stored < cutoff).any()):
         return None
+    kept = getattr(data, "edge_max_neighbors", None)
+    if kept is not None and bool((kept > 0).any()):
+        if max_neighbors is None or bool(((kept > 0) & (kept < max_neighbors)).any()):
+            return None
     edge_index, shift = data.edge_index, data.edge_shift
     if bool((stored > cutoff).any()):
         batch = getattr(data, "batch", None)
@@ -465,19 +479,45 @@ def stored_graph(data: Data, cutoff: float) -> tuple[Tensor, Tensor] | None:
 
 
 def periodic_graph(
-    pos: Tensor, cell: Tensor, cutoff: float, batch: Tensor | None = None, data: Data | None = None
+    pos: Tensor,
+    cell: Tensor,
+    cutoff: float,
+    batch: Tensor | None = None,
+    data: Data | None = None,
+    max_neighbors: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """:func:`radius_graph_pbc`, or the valid graph stored in ``data`` (:func:`stored_graph`)."""
-    graph = stored_graph(data, cutoff) if data is not None else None
+    """:func:`radius_graph_pbc`, or the valid graph stored in ``data`` (:func:`stored_graph`).
+
+    ``max_neighbors`` declares that the caller keeps only that many nearest edges of every
+    atom, which lets it use a stored graph pruned to them.
+    """
+    graph = stored_graph(data, cutoff, max_neighbors) if data is not None else None
     return graph if graph is not None else radius_graph_pbc(pos, cell, cutoff, batch)
 
 
-def with_radius_graphs(crystals: Sequence[Data], cutoff: float, chunk: int = 256) -> list[Data]:
+def nearest_edges(target: Tensor, distance: Tensor, count: int) -> Tensor:
+    """Indices, ascending, of the ``count`` shortest edges ``(E,)`` of every target (stable on ties)."""
+    order = torch.argsort(distance, stable=True)
+    order = order[torch.argsort(target[order], stable=True)]
+    sorted_target = target[order]
+    first = torch.searchsorted(sorted_target, sorted_target, right=False)
+    rank = torch.arange(len(order), device=target.device) - first
+    return torch.sort(order[rank < count]).values
+
+
+def with_radius_graphs(
+    crystals: Sequence[Data], cutoff: float, chunk: int = 256, max_neighbors: int | None = None
+) -> list[Data]:
     """Shallow copies of ``crystals``, each with its graph stored (:class:`RadiusGraphPBC`).
 
     Graphs are searched ``chunk`` crystals at a time (one vectorized call each) and split
-    back per crystal: the same edges, in the same order, as one call per crystal.
+    back per crystal: the same edges, in the same order, as one call per crystal. With
+    ``max_neighbors``, only the nearest ``max_neighbors`` edges of every atom are stored
+    (:func:`nearest_edges` on the lengths of :func:`edge_vectors`, as a model capped at that
+    many neighbours selects them), a graph only such models use (:func:`stored_graph`).
     """
+    if max_neighbors is not None and (isinstance(max_neighbors, bool) or not int(max_neighbors) >= 1):
+        raise ValueError(f"max_neighbors must be a positive integer or None, got {max_neighbors!r}")
     out = []
     for start in range(0, len(crystals), chunk):
         part = [crystals[i] for i in range(start, min(start + chunk, len(crystals)))]
@@ -485,6 +525,10 @@ def with_radius_graphs(crystals: Sequence[Data], cutoff: float, chunk: int = 256
         pos = torch.cat([c.pos for c in part])
         cell = torch.cat([c.cell.view(-1, 3, 3) for c in part])
         edge_index, shift = radius_graph_pbc(pos, cell, cutoff, batch)
+        if max_neighbors is not None:
+            distance = edge_vectors(pos, cell, edge_index, shift, batch).norm(dim=-1)
+            keep = nearest_edges(edge_index[1], distance, max_neighbors)
+            edge_index, shift = edge_index[:, keep], shift[keep]
         offsets = torch.cumsum(torch.tensor([0] + [c.num_nodes for c in part]), 0)
         # edges are sorted by target, so each crystal's edges are one contiguous run
         ends = torch.searchsorted(edge_index[1], offsets[1:], right=False).tolist()
@@ -492,6 +536,6 @@ def with_radius_graphs(crystals: Sequence[Data], cutoff: float, chunk: int = 256
         for index, (crystal, last) in enumerate(zip(part, ends, strict=True)):
             stored = copy.copy(crystal)  # shares the crystal's tensors; the graph is its own
             edges = edge_index[:, first:last] - offsets[index]
-            out.append(_store_graph(stored, edges, shift[first:last], cutoff))
+            out.append(_store_graph(stored, edges, shift[first:last], cutoff, max_neighbors or 0))
             first = last
     return out

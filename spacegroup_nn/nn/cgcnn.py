@@ -9,23 +9,13 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import CGConv, global_mean_pool
 
-from ..data.graph import edge_vectors, periodic_graph
+from ..data.graph import edge_vectors, nearest_edges, periodic_graph
 from ._utils import reset_children
 from .encoder import AtomEncoder
 from .features import Invariance
 from .pairs import GaussianExpansion, cosine_envelope, unpack
 
-__all__ = ["CrystalGraphNetwork", "SmoothCGConv", "nearest_edges"]
-
-
-def nearest_edges(target: Tensor, distance: Tensor, count: int) -> Tensor:
-    """Indices of the ``count`` shortest edges of every target node (stable on ties)."""
-    order = torch.argsort(distance, stable=True)
-    order = order[torch.argsort(target[order], stable=True)]
-    sorted_target = target[order]
-    first = torch.searchsorted(sorted_target, sorted_target, right=False)
-    rank = torch.arange(len(order), device=target.device) - first
-    return torch.sort(order[rank < count]).values
+__all__ = ["CrystalGraphNetwork", "SmoothCGConv"]
 
 
 class SmoothCGConv(CGConv):
@@ -137,7 +127,7 @@ class CrystalGraphNetwork(nn.Module):
         data = z if isinstance(z, Data) else None
         z, pos, cell, space_group, batch = unpack(z, pos, cell, space_group, batch)
         x = self.encoder(z, pos, cell, space_group, batch)
-        edge_index, shift = periodic_graph(pos, cell, self.cutoff, batch, data)
+        edge_index, shift = periodic_graph(pos, cell, self.cutoff, batch, data, self.max_neighbors)
         distance = edge_vectors(pos, cell, edge_index, shift, batch).norm(dim=-1)
         if self.max_neighbors is not None:
             keep = nearest_edges(edge_index[1], distance, self.max_neighbors)

@@ -13,7 +13,7 @@ from .encoder import MAX_ATOMIC_NUMBER
 from .harmonic_features import SymmetrizedHarmonicFeatures, point_group_from_code
 from .pairs import GaussianExpansion
 from .tensor_head import SymmetricTensorHead, tensor_projector_batch
-from .transformer import _Block  # attention + MLP block with pair bias, as in SpaceGroupTransformer
+from .transformer import _Block, dense_attention  # the blocks of SpaceGroupTransformer
 
 __all__ = ["PointGroupNetwork"]
 
@@ -170,7 +170,7 @@ class PointGroupNetwork(nn.Module):
         environment = torch.einsum("bijr,ij,bje->bire", gaussians, others.to(gaussians.dtype), neighbour)
         x = x + self.neighbours(environment.flatten(2))
         for block, block_bias in zip(self.blocks, biases, strict=True):
-            x = block(x, block_bias, mask)
+            x = block(x, dense_attention(block_bias, mask))
         x = self.norm(x)
         pooled = (x * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
         if self.tensor_kind is None:

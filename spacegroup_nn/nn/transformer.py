@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -60,12 +61,12 @@ class PairBiasedAttention(nn.Module):
         return f"{self.__class__.__name__}({self.channels}, heads={self.heads})"
 
 
-class _Block(nn.Module):
-    """Pre-norm attention and MLP on the atom rows ``(N, C)`` of a batch.
+#: Applies a block's attention to its normalized tokens, in the caller's layout of them.
+Attend = Callable[[PairBiasedAttention, Tensor], Tensor]
 
-    Attention runs group by group (:func:`padded_groups`), each with its pair bias
-    ``(b, m, m, H)``; the MLP runs on the atom rows, padding-free.
-    """
+
+class _Block(nn.Module):
+    """Pre-norm attention and MLP; ``attend`` runs the attention on the tokens' layout."""
 
     def __init__(self, channels: int, heads: int) -> None:
         super().__init__()
@@ -76,15 +77,33 @@ class _Block(nn.Module):
             nn.Linear(channels, 2 * channels), nn.SiLU(), nn.Linear(2 * channels, channels)
         )
 
-    def forward(self, x: Tensor, groups: list[PaddedGroup], biases: list[Tensor]) -> Tensor:
-        h = self.norm_attention(x)
+    def forward(self, x: Tensor, attend: Attend) -> Tensor:
+        x = x + attend(self.attention, self.norm_attention(x))
+        return x + self.mlp(self.norm_mlp(x))
+
+
+def dense_attention(bias: Tensor, mask: Tensor) -> Attend:
+    """Attention on dense tokens ``(B, N, C)`` with ``bias`` ``(B, N, N, H)`` and ``mask`` ``(B, N)``."""
+    return lambda attention, x: attention(x, bias, mask)
+
+
+def grouped_attention(groups: list[PaddedGroup], biases: list[Tensor]) -> Attend:
+    """Attention on the atom rows ``(N, C)`` of a batch, one :class:`PaddedGroup` at a time.
+
+    ``biases`` holds each group's pair bias ``(b, m, m, H)``; per-atom work stays
+    padding-free, and each group is padded only to its own largest crystal.
+    """
+    order = torch.cat([group.atoms for group in groups])
+
+    def attend(attention: PairBiasedAttention, x: Tensor) -> Tensor:
         attended = [
-            group.unpad(self.attention(group.pad(h), bias, group.mask))
+            group.unpad(attention(group.pad(x), bias, group.mask))
             for group, bias in zip(groups, biases, strict=True)
         ]
-        # every atom lies in exactly one group, so this adds each atom's attention output once
-        x = x.index_add(0, torch.cat([group.atoms for group in groups]), torch.cat(attended))
-        return x + self.mlp(self.norm_mlp(x))
+        # every atom lies in exactly one group
+        return torch.zeros_like(x).index_copy(0, order, torch.cat(attended))
+
+    return attend
 
 
 class SpaceGroupTransformer(nn.Module):
@@ -193,7 +212,7 @@ class SpaceGroupTransformer(nn.Module):
         # per group, the (b, m, m, H) bias of each block
         biases = [group.pairs(edge_bias).split(self.heads, dim=-1) for group in groups]
         for layer, block in enumerate(self.blocks):
-            atoms = block(atoms, groups, [bias[layer] for bias in biases])
+            atoms = block(atoms, grouped_attention(groups, [bias[layer] for bias in biases]))
         pooled = global_mean_pool(self.norm(atoms), batch, size=cell.shape[0])
         out = self.readout(pooled)
         return out.squeeze(-1) if self.out_channels == 1 else out
