@@ -287,12 +287,10 @@ def _fit(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     shuffle = torch.Generator().manual_seed(config.seed)
     sampler = _train_sampler(train_data, config, world, shuffle)
-    # the loader draws a seed per epoch from its generator: `shuffle`, saved in last.pt
-    loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, generator=shuffle)
     # gradients are averaged over the ranks, each of which trains on its share of every epoch
     trained = world.wrap(model)
     progress = progress and world.rank == 0
-    steps = config.epochs * len(loader)
+    steps = config.epochs * math.ceil(len(sampler) / config.batch_size)  # batches of the loader below
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps))
     )
@@ -319,6 +317,8 @@ def _fit(
         train_data, val_data, test_data = (
             _with_graphs(data, model) for data in (train_data, val_data, test_data)
         )
+    # the loader draws a seed per epoch from its generator: `shuffle`, saved in last.pt
+    loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, generator=shuffle)
     for epoch in epochs:
         model.train()
         if hasattr(sampler, "set_epoch"):

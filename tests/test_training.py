@@ -42,6 +42,20 @@ def test_train_predict_evaluate_and_reload(crystals, tmp_path, model):
     assert evaluate(tmp_path, crystals[38:])["mae"] == pytest.approx(metrics["test_mae"], rel=1e-6)
 
 
+@pytest.mark.parametrize("model", ["transformer", "cgcnn"])
+def test_graphs_are_searched_once_per_run_not_per_step(crystals, tmp_path, monkeypatch, model):
+    from spacegroup_nn.data import graph
+
+    searches = []
+    search = graph.radius_graph_pbc
+    monkeypatch.setattr(
+        graph, "radius_graph_pbc", lambda *args, **kwargs: searches.append(1) or search(*args, **kwargs)
+    )
+    config = TrainConfig(model=model, epochs=2, batch_size=8)
+    fit(config, crystals[:30], crystals[30:38], tmp_path, test_data=crystals[38:], progress=False)
+    assert len(searches) == 3  # one vectorized search each for train, val and test, none per step
+
+
 def test_same_seed_same_metrics(crystals, tmp_path):
     runs = [
         fit(
