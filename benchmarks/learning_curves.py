@@ -130,7 +130,7 @@ def epochs_for(size: int, args: argparse.Namespace) -> int:
 
 def load(name: str, args: argparse.Namespace) -> dict[str, list[Data]]:
     """Train / val / test crystals of benchmark dataset ``name`` (synthetic: at most
-    ``args.synthetic_max_atoms`` atoms per standardized cell)."""
+    ``args.synthetic_max_atoms`` atoms per standardized cell, if given)."""
     source, target = DATASETS[name][:2]
     if source != SYNTHETIC:
         path = args.data_dir / source
@@ -140,6 +140,8 @@ def load(name: str, args: argparse.Namespace) -> dict[str, list[Data]]:
     else:
         dataset = load_dataset(SYNTHETIC, target, cache=args.cache, num_per_group=args.synthetic_per_group)
     splits = load_splits(dataset)
+    if args.synthetic_max_atoms is None:
+        return splits
     return {
         key: [c for c in crystals if c.num_nodes <= args.synthetic_max_atoms]
         for key, crystals in splits.items()
@@ -476,8 +478,13 @@ def render(results_dir: Path, figures: Path) -> str:
             f"(rule: at least {settings['epochs']} epochs and {settings['min_steps']} steps), "
             f"soft-loss weight {settings['symmetry_weight']}"
             + (
-                f"; synthetic set of {settings['synthetic_per_group']} crystals per group, cells of at "
-                f"most {settings['synthetic_max_atoms']} atoms ({groups} groups)"
+                f"; synthetic set of {settings['synthetic_per_group']} crystals per group, "
+                + (
+                    f"cells of at most {settings['synthetic_max_atoms']} atoms"
+                    if settings["synthetic_max_atoms"] is not None
+                    else "every cell"
+                )
+                + f" ({groups} groups)"
                 if settings["synthetic_per_group"]
                 else ""
             )
@@ -571,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--symmetry-weight", type=float, default=1.0, help="lambda of the soft loss")
     parser.add_argument("--synthetic-per-group", type=int, default=5)
     parser.add_argument(
-        "--synthetic-max-atoms", type=int, default=48, help="drop larger synthetic cells (cost ~ atoms^2)"
+        "--synthetic-max-atoms", type=int, help="drop larger synthetic cells (default: keep all 230 groups)"
     )
     parser.add_argument("--val-size", type=int, default=100)
     parser.add_argument("--test-size", type=int, default=200)
