@@ -47,8 +47,8 @@ def padded_groups(batch: Tensor, edge_index: Tensor) -> list[PaddedGroup]:
 
     A crystal of :math:`n` atoms joins group :math:`\lceil \log_2 n \rceil`, so padding to the
     group's largest crystal costs less than a factor of 4 in attention work (:math:`m^2`
-    against :math:`n^2`). Padding the whole batch to its largest crystal would cost 23 times
-    the unpadded work on the synthetic set's random batches, whose cells hold 2 to 384 atoms.
+    against :math:`n^2`), where padding the whole batch to its largest crystal lets one large
+    cell set the cost of every small one.
 
     Parameters
     ----------
