@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from conftest import load_script
+
+from spacegroup_nn.training import load_checkpoint
 
 
 def test_bench_layers_smoke(tmp_path):
@@ -71,6 +74,41 @@ def test_run_all_smoke(tmp_path, datasets_dir):
     docs.unlink()  # the page alone needs only the JSON, no checkpoints
     module.main(["--page-only", "--out", str(tmp_path / "out"), "--docs", str(docs)])
     assert "## Zero-shot: carbon_24" in docs.read_text()
+
+
+def test_run_all_tunes_learning_rates_on_validation_and_uses_them(tmp_path, datasets_dir):
+    """``--tune`` writes each model's validation MAE per rate; the table then trains at the best."""
+    module = load_script("run_all")
+    options = ["--smoke", "--datasets", "mp_elastic_K", "--out", str(tmp_path / "out"),
+               "--docs", str(tmp_path / "benchmarks.md"), "--cache", str(tmp_path / "cache"),
+               "--data-dir", str(datasets_dir)]  # fmt: skip
+    module.main([*options, "--tune"])
+    tuned = json.loads((tmp_path / "out" / "tune_mp_elastic_K.json").read_text())
+    assert set(tuned["runs"]) == {"transformer", "cgcnn"}
+    for model, entry in tuned["runs"].items():
+        assert [float(rate) for rate in entry] == list(module.LEARNING_RATES)
+        best = min(entry, key=lambda rate: entry[rate]["val_mae"])
+        assert tuned["best_lr"][model] == float(best)
+    assert not (tmp_path / "out" / "property_mp_elastic_K.json").exists()  # tuning only
+
+    module.main([*options, "--no-zero-shot"])
+    table = json.loads((tmp_path / "out" / "property_mp_elastic_K.json").read_text())
+    for model, entry in table["models"].items():
+        assert entry["lr"] == tuned["best_lr"][model]
+        _, config = load_checkpoint(tmp_path / "out" / "mp_elastic_K" / model / "seed0")
+        assert config.lr == tuned["best_lr"][model]
+    text = (tmp_path / "benchmarks.md").read_text()
+    assert "| model | lr 0.0003 | lr 0.001 | lr 0.003 |" in text
+
+
+def test_run_all_rejects_unknown_and_untunable_datasets(capsys):
+    module = load_script("run_all")
+    with pytest.raises(SystemExit):
+        module.main(["--datasets", "perov5"])
+    assert "unknown datasets ['perov5']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        module.main(["--datasets", "synthetic", "--tune"])
+    assert "has none" in capsys.readouterr().err
 
 
 def test_run_all_embeds_generated_pages_one_level_down():
