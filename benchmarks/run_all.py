@@ -343,10 +343,18 @@ def render(results_dir: Path, docs_dir: Path) -> str:
         "",
     ]
     results = [json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))]
-    total = [seconds for result in results for seconds in _run_cpu(result)]
+    tuning = [seconds for result in results if "best_lr" in result for seconds in _run_cpu(result)]
+    runs = [seconds for result in results if "best_lr" not in result for seconds in _run_cpu(result)]
     lines += [
-        f"Training CPU time of all runs on this page: {_cpu(total)} (requirement for the whole",
-        "benchmark: <= 2 h). It is summed from each run's record (a resumed run counts all its",
+        f"Training CPU time of all runs on this page: {_cpu(runs + tuning)} (requirement for the whole",
+        "benchmark: <= 2 h)"
+        + (
+            f", of which {_cpu(runs)} for the tables and zero-shot runs and {_cpu(tuning)} for the "
+            "learning-rate tuning (`--tune`), whose choice is committed with the results."
+            if tuning
+            else "."
+        ),
+        "It is summed from each run's record (a resumed run counts all its",
         "epochs); data loading, evaluation and plots add a few minutes. Every run uses one",
         "thread; CPU seconds per epoch measure cost, wall seconds also count waiting for the",
         "other processes of this shared machine.",
