@@ -55,7 +55,7 @@ class Benchmark(NamedTuple):
 
 
 #: Epochs were set for the 2-hour CPU budget of issue 4 (smaller datasets get more epochs);
-#: the whole benchmark measures 1.7 h of training CPU. mp_elastic (about 960
+#: the tables and zero-shot runs measure 1.9 h of training CPU. mp_elastic (about 960
 #: training crystals) uses batches of 32, which gave lower validation MAE than 64 for both
 #: the transformer and CGCNN in a one-seed trial. The synthetic set is only for zero-shot:
 #: its property table is not one of the issue's tables.
