@@ -88,16 +88,20 @@ def _batch_size(name: str, args: argparse.Namespace) -> int:
     return args.batch_size if args.batch_size is not None else DATASETS[name].batch_size
 
 
-def _tuned_path(name: str, args: argparse.Namespace) -> Path:
-    return args.out / f"tune_{name}.json"
+def _tuned_path(results_dir: Path, name: str) -> Path:
+    """Where ``--tune`` saves its choice for dataset ``name``."""
+    return results_dir / f"tune_{name}.json"
 
 
 def _lr(name: str, model: str, args: argparse.Namespace) -> float:
     """``model``'s learning rate on dataset ``name``: the tuned one if ``--tune`` ran, else the default."""
-    path = _tuned_path(name, args)
-    if path.is_file():
-        return json.loads(path.read_text())["best_lr"][model]
-    return TrainConfig.lr
+    path = _tuned_path(args.out, name)
+    if not path.is_file():
+        return TrainConfig.lr
+    tuned = json.loads(path.read_text())["best_lr"]
+    if model not in tuned:
+        raise SystemExit(f"{path}: model {model!r} was not tuned; run --tune with it or delete the file")
+    return tuned[model]
 
 
 def _splits(name: str, args: argparse.Namespace) -> dict[str, list]:
@@ -121,11 +125,10 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
     }
     results["models"] = {}
     for model in args.models:
-        runs = []
+        runs, lr = [], _lr(name, model, args)
         for seed in args.seeds:
             out = args.out / name / model / f"seed{seed}"
             budget = {"epochs": results["epochs"], "batch_size": results["batch_size"]}
-            lr = _lr(name, model, args)
             config = TrainConfig.for_model(model, target=target, seed=seed, lr=lr, **budget)
             metrics = fit(
                 config,
@@ -144,7 +147,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
             "test_mae": maes,
             "seconds_per_epoch": float(np.mean([run["seconds_per_epoch"] for run in runs])),
             "cpu_seconds": [run["cpu_seconds"] for run in runs],
-            "lr": _lr(name, model, args),
+            "lr": lr,
         }
     results["best_model"] = min(results["models"], key=lambda m: results["models"][m]["test_mae_mean"])
     _test_plots(results, splits["test"], args)
@@ -399,7 +402,7 @@ def render(results_dir: Path, docs_dir: Path) -> str:
         if ours and "cgcnn" in models:
             ratio = min(ours) / models["cgcnn"]["test_mae_mean"]
             lines += ["", f"Target, our best <= 0.8 x CGCNN's test MAE: {_verdict(ratio, 0.8)}."]
-        tuned = results_dir / f"tune_{result['dataset']}.json"
+        tuned = _tuned_path(results_dir, result["dataset"])
         if tuned.is_file():
             lines += ["", *_tuning_table(json.loads(tuned.read_text()))]
         lines += [
@@ -495,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in args.datasets if args.tune else ():
         result = tune_dataset(name, args)
         result["settings"] = settings
-        _tuned_path(name, args).write_text(json.dumps(result, indent=2) + "\n")
+        _tuned_path(args.out, name).write_text(json.dumps(result, indent=2) + "\n")
     for name in args.datasets if not (args.replot or args.tune) else ():
         start = time.perf_counter()
         if DATASETS[name].property_table and not args.zero_shot_only:

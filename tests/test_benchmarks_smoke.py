@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -99,6 +100,8 @@ def test_run_all_tunes_learning_rates_on_validation_and_uses_them(tmp_path, data
         assert config.lr == tuned["best_lr"][model]
     text = (tmp_path / "benchmarks.md").read_text()
     assert "| model | lr 0.0003 | lr 0.001 | lr 0.003 |" in text
+    with pytest.raises(SystemExit, match="'transformer_raw' was not tuned"):  # never a silent default
+        module._lr("mp_elastic_K", "transformer_raw", argparse.Namespace(out=tmp_path / "out"))
 
 
 def test_run_all_rejects_unknown_and_untunable_datasets(capsys):
