@@ -358,6 +358,8 @@ def _fit(
             if world.rank == 0:
                 save_checkpoint(model, config, out / CHECKPOINT, epoch=epoch + 1, val_mae=val_mae)
         epochs.set_postfix(loss=f"{np.mean(losses):.4f}", val_mae=f"{val_mae:.4g}", best=f"{best:.4g}")
+        elapsed = time.perf_counter() - start
+        cpu = None if cpu is None else time.process_time() - cpu_start
         state = {
             "version": __version__,
             "config": asdict(config),
@@ -369,16 +371,17 @@ def _fit(
             "history": history,
             "best": best,
             "epoch": epoch + 1,
-            "elapsed": time.perf_counter() - start,
-            "cpu_seconds": None if cpu is None else time.process_time() - cpu_start,
+            "elapsed": elapsed,
+            "cpu_seconds": cpu,
             "sessions": sessions,
         }
         if world.rank == 0:
             _atomic_save(state, out / LAST)
-    seconds = time.perf_counter() - start
-    # CPU time of this process over all epochs, resumed ones included; unlike wall time it barely
-    # depends on the machine's load (None when an earlier version trained part of the run)
-    cpu_seconds = None if cpu is None else time.process_time() - cpu_start
+    # training time over all epochs, resumed ones included, as of the end of the last one: a
+    # finished run evaluated again (graph search included) keeps its record. CPU time, unlike
+    # wall time, barely depends on the machine's load (None when an earlier version trained
+    # part of the run)
+    seconds, cpu_seconds = elapsed, cpu
     if world.rank != 0:
         return {"rank": world.rank, "history": history}
     best_model, _ = load_checkpoint(out)

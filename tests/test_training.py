@@ -151,3 +151,12 @@ def test_config_for_benchmark_model_names():
     assert not TrainConfig.for_model("cgcnn").augment
     with pytest.raises(ValueError, match="unknown model"):
         TrainConfig.for_model("cgcnn_augmented_twice")
+
+
+def test_finished_run_evaluated_again_keeps_its_training_time(crystals, tmp_path):
+    config = TrainConfig(model="cgcnn", epochs=1, batch_size=8)
+    trained = fit(config, crystals[:30], crystals[30:38], tmp_path, test_data=crystals[38:], progress=False)
+    again = fit(
+        config, crystals[:30], crystals[30:38], tmp_path, test_data=crystals[38:], progress=False, resume=True
+    )
+    assert again == trained  # the graph search for the evaluation is not training time
