@@ -329,12 +329,15 @@ def _section(page: list[str]) -> list[str]:
 def render(results_dir: Path, docs_dir: Path) -> str:
     """docs/benchmarks.md from every results JSON in ``results_dir``, then the generated pages
     of the other benchmark scripts (``docs/benchmarks_*.md``)."""
+    source = results_dir.resolve()
+    source = source.relative_to(ROOT) if source.is_relative_to(ROOT) else source
     lines = [
         "# Benchmarks",
         "",
         "Every number on this page was produced on this project's 2-core CPU machine by the",
-        "command named in its section, which wrote the JSON files of `benchmarks/results/run_all/`",
-        "that this page is generated from (`python benchmarks/run_all.py` regenerates it). Test",
+        f"command named in its section, which wrote the JSON files of `{source}/`",
+        "that this page is generated from (`python benchmarks/run_all.py --page-only` with the",
+        "same `--out` and `--docs` rebuilds it from them). Test",
         "MAE is mean ± std over the listed seeds, in the target's own units, on the fixed",
         "`split.json` of each dataset. Ours: `transformer` and `cgcnn_fourier` (CGCNN with our",
         "symmetrized features); baselines: `cgcnn` (Xie & Grossman settings), `transformer_raw`",
