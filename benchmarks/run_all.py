@@ -5,8 +5,9 @@ Run everything, or one dataset at a time (results of earlier runs are kept and m
     python benchmarks/run_all.py                                  # all datasets, 3 seeds
     python benchmarks/run_all.py --datasets perov_5 --epochs 30
     python benchmarks/run_all.py --datasets synthetic --zero-shot-only
-    python benchmarks/run_all.py --datasets mp_elastic_K --tune          # learning rates, then
-    python benchmarks/run_all.py --datasets mp_elastic_K --no-zero-shot  # tables use them
+    python benchmarks/run_all.py --datasets mp_elastic_K --tune          # learning rates,
+    python benchmarks/run_all.py --datasets mp_elastic_K --tune batch_size  # then batch sizes;
+    python benchmarks/run_all.py --datasets mp_elastic_K --no-zero-shot  # the table uses both
     python benchmarks/run_all.py --smoke                          # tiny, for the test suite
     python benchmarks/run_all.py --replot                         # figures and page from results
     python benchmarks/run_all.py --page-only                      # the page alone, from the JSON
@@ -15,10 +16,11 @@ Every run resumes from its saved state, so an interrupted benchmark continues wh
 and finished runs are only evaluated again. Data come from ``--data-dir`` (default
 ``$SPACEGROUP_NN_DATA`` or ``../shared/datasets``) with their fixed ``split.json``. Every
 model gets the same split, epochs, optimizer and target normalization
-(``spacegroup_nn.training.fit``). ``--tune`` picks each model's learning rate for a dataset
-from :data:`LEARNING_RATES` by validation MAE (first seed, the dataset's epochs; the test set
-is not read) and saves the choice, which that dataset's property table then uses; without it
-every model trains at the shared default.
+(``spacegroup_nn.training.fit``). ``--tune`` picks each model's learning rate for a dataset,
+and ``--tune batch_size`` its batch size, from the grids of :data:`TUNING` by validation MAE
+(first seed, the dataset's epochs; the test set is not read) and saves the choice, which that
+dataset's property table then uses; without it every model trains at the shared default.
+The zero-shot runs use the dataset's batch size for every model.
 """
 
 from __future__ import annotations
@@ -75,8 +77,11 @@ MODELS = (
     "transformer_onehot",
 )
 ZERO_SHOT_MODELS = MODELS
-#: The grid of ``--tune``, the same for every model; the middle value is the shared default.
-LEARNING_RATES = (3e-4, 1e-3, 3e-3)
+#: The grids of ``--tune SETTING``, the same for every model. One setting is tuned at a time,
+#: the other kept at its tuned value or default, so the learning rate is tuned first.
+TUNING = {"lr": (3e-4, 1e-3, 3e-3), "batch_size": (16, 32, 64)}
+#: What a tuning table calls a setting, and its column label.
+TUNING_NAMES = {"lr": ("Learning rates", "lr"), "batch_size": ("Batch sizes", "batch")}
 OURS = ("transformer", "cgcnn_fourier")
 
 
@@ -85,23 +90,38 @@ def _epochs(name: str, args: argparse.Namespace) -> int:
 
 
 def _batch_size(name: str, args: argparse.Namespace) -> int:
+    """The batch size of dataset ``name`` before any tuning: ``--batch-size``, else its own."""
     return args.batch_size if args.batch_size is not None else DATASETS[name].batch_size
 
 
-def _tuned_path(results_dir: Path, name: str) -> Path:
-    """Where ``--tune`` saves its choice for dataset ``name``."""
-    return results_dir / f"tune_{name}.json"
+def _tuned_path(results_dir: Path, name: str, setting: str) -> Path:
+    """Where ``--tune setting`` saves its choice for dataset ``name``."""
+    return results_dir / f"tune_{setting}_{name}.json"
 
 
-def _lr(name: str, model: str, args: argparse.Namespace) -> float:
-    """``model``'s learning rate on dataset ``name``: the tuned one if ``--tune`` ran, else the default."""
-    path = _tuned_path(args.out, name)
-    if not path.is_file():
-        return TrainConfig.lr
-    tuned = json.loads(path.read_text())["best_lr"]
+def _setting(name: str, model: str, setting: str, args: argparse.Namespace) -> float:
+    """``model``'s learning rate or batch size on dataset ``name``: the tuned one if ``--tune``
+    chose it (unless ``--batch-size`` sets the batch), else the default."""
+    default = TrainConfig.lr if setting == "lr" else _batch_size(name, args)
+    path = _tuned_path(args.out, name, setting)
+    if not path.is_file() or (setting == "batch_size" and args.batch_size is not None):
+        return default
+    tuned = json.loads(path.read_text())["best"]
     if model not in tuned:
-        raise SystemExit(f"{path}: model {model!r} was not tuned; run --tune with it or delete the file")
+        raise SystemExit(
+            f"{path}: model {model!r} was not tuned; run --tune {setting} with it or delete the file"
+        )
     return tuned[model]
+
+
+def _budget(name: str, model: str, args: argparse.Namespace, tuning: str | None = None) -> dict:
+    """The :class:`TrainConfig` fields of ``model`` on dataset ``name`` that tuning may set,
+    except the setting being tuned (``tuning``), whose earlier choice is not read."""
+    budget = {"epochs": _epochs(name, args)}
+    for setting in TUNING:
+        if setting != tuning:
+            budget[setting] = _setting(name, model, setting, args)
+    return budget
 
 
 def _splits(name: str, args: argparse.Namespace) -> dict[str, list]:
@@ -120,16 +140,14 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
         "target": target,
         "unit": unit,
         "epochs": _epochs(name, args),
-        "batch_size": _batch_size(name, args),
         "sizes": {k: len(v) for k, v in splits.items()},
     }
     results["models"] = {}
     for model in args.models:
-        runs, lr = [], _lr(name, model, args)
+        runs, budget = [], _budget(name, model, args)
         for seed in args.seeds:
             out = args.out / name / model / f"seed{seed}"
-            budget = {"epochs": results["epochs"], "batch_size": results["batch_size"]}
-            config = TrainConfig.for_model(model, target=target, seed=seed, lr=lr, **budget)
+            config = TrainConfig.for_model(model, target=target, seed=seed, **budget)
             metrics = fit(
                 config,
                 splits["train"],
@@ -147,28 +165,33 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
             "test_mae": maes,
             "seconds_per_epoch": float(np.mean([run["seconds_per_epoch"] for run in runs])),
             "cpu_seconds": [run["cpu_seconds"] for run in runs],
-            "lr": lr,
+            "lr": budget["lr"],
+            "batch_size": budget["batch_size"],
         }
     results["best_model"] = min(results["models"], key=lambda m: results["models"][m]["test_mae_mean"])
     _test_plots(results, splits["test"], args)
     return results
 
 
-def tune_dataset(name: str, args: argparse.Namespace) -> dict:
-    """Validation MAE of every model at every learning rate of :data:`LEARNING_RATES` (first seed)."""
+def tune_dataset(name: str, setting: str, args: argparse.Namespace) -> dict:
+    """Validation MAE of every model at every value of ``TUNING[setting]`` (first seed), the
+    other settings as the table would train them."""
     target = DATASETS[name].target
     splits = _splits(name, args)
-    budget = {"epochs": _epochs(name, args), "batch_size": _batch_size(name, args)}
-    runs = {}
+    runs, fixed = {}, {}
     for model in args.models:
-        runs[model] = {}
-        for lr in LEARNING_RATES:
-            config = TrainConfig.for_model(model, target=target, seed=args.seeds[0], lr=lr, **budget)
-            out = args.out / "tune" / name / model / f"lr{lr:g}"
+        runs[model], budget = {}, _budget(name, model, args, tuning=setting)
+        fixed[model] = budget
+        for value in TUNING[setting]:
+            trial = {**budget, setting: value}
+            config = TrainConfig.for_model(model, target=target, seed=args.seeds[0], **trial)
+            out = args.out / "tune" / name / model / f"{TUNING_NAMES[setting][1]}{value:g}"
             metrics = fit(config, splits["train"], splits["val"], out, progress=args.progress, resume=True)
-            runs[model][f"{lr:g}"] = {"val_mae": metrics["val_mae"], "cpu_seconds": metrics["cpu_seconds"]}
-    best = {model: float(min(entry, key=lambda lr: entry[lr]["val_mae"])) for model, entry in runs.items()}
-    return {"dataset": name, "seed": args.seeds[0], **budget, "runs": runs, "best_lr": best}
+            runs[model][f"{value:g}"] = {"val_mae": metrics["val_mae"], "cpu_seconds": metrics["cpu_seconds"]}
+    cast = type(TUNING[setting][0])
+    best = {model: cast(min(entry, key=lambda v: entry[v]["val_mae"])) for model, entry in runs.items()}
+    seed = args.seeds[0]
+    return {"dataset": name, "setting": setting, "seed": seed, "fixed": fixed, "runs": runs, "best": best}
 
 
 def _test_plots(results: dict, test: Sequence, args: argparse.Namespace) -> None:
@@ -241,7 +264,7 @@ def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
 
 def _run_cpu(result: dict) -> list[float | None]:
     """Training CPU seconds of every run behind a property, zero-shot or tuning result."""
-    if "best_lr" in result:
+    if "setting" in result:
         return [run["cpu_seconds"] for entry in result["runs"].values() for run in entry.values()]
     if "runs" in result:
         return [entry.get("cpu_seconds") for run in result["runs"] for entry in run["models"].values()]
@@ -295,21 +318,22 @@ def _zero_shot_summary(result: dict) -> list[str]:
 
 
 def _tuning_table(result: dict) -> list[str]:
-    """Validation MAE of every model at every learning rate of a ``--tune`` run."""
-    rates = list(next(iter(result["runs"].values())))
+    """Validation MAE of every model at every value of a ``--tune`` run's setting."""
+    title, label = TUNING_NAMES[result["setting"]]
+    values = list(next(iter(result["runs"].values())))
     lines = [
-        f"Learning rates (`{result['settings']['command']}`): validation MAE, seed {result['seed']}, "
-        f"{result['epochs']} epochs, batch {result['batch_size']}; training CPU time "
-        f"{_cpu(_run_cpu(result))}; the lowest of each row (bold) is the rate of the table above.",
+        f"{title} (`{result['settings']['command']}`): validation MAE, seed {result['seed']}, the "
+        f"other settings as in the table above; training CPU time {_cpu(_run_cpu(result))}; the "
+        "lowest of each row (bold) is the value the table uses.",
         "",
-        "| model | " + " | ".join(f"lr {rate}" for rate in rates) + " |",
-        "|---|" + "---|" * len(rates),
+        "| model | " + " | ".join(f"{label} {value}" for value in values) + " |",
+        "|---|" + "---|" * len(values),
     ]
     for model, entry in result["runs"].items():
         cells = [
-            f"**{entry[rate]['val_mae']:.4g}**" if float(rate) == result["best_lr"][model]
-            else f"{entry[rate]['val_mae']:.4g}"
-            for rate in rates
+            f"**{entry[value]['val_mae']:.4g}**" if float(value) == result["best"][model]
+            else f"{entry[value]['val_mae']:.4g}"
+            for value in values
         ]  # fmt: skip
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines
@@ -343,20 +367,21 @@ def render(results_dir: Path, docs_dir: Path) -> str:
         "symmetrized features); baselines: `cgcnn` (Xie & Grossman settings), `transformer_raw`",
         "(unconstrained, with and without augmentation), `transformer_onehot` (the reference",
         "paper's one-hot group input). Every model gets the same split, epochs, optimizer and",
-        "target normalization. Learning rates: where a dataset's section shows a tuning table,",
-        "each model trains at the rate it chose there, from the same grid and by validation MAE",
-        "(`--tune`); elsewhere every model trains at the shared default, 0.001.",
+        "target normalization. Learning rates and batch sizes: where a dataset's section shows a",
+        "tuning table, each model trains at the value it chose there, from the same grid and by",
+        "validation MAE (`--tune`); elsewhere every model trains at the shared default (learning",
+        "rate 0.001, the dataset's batch size).",
         "",
     ]
     results = [json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))]
-    tuning = [seconds for result in results if "best_lr" in result for seconds in _run_cpu(result)]
-    runs = [seconds for result in results if "best_lr" not in result for seconds in _run_cpu(result)]
+    tuning = [seconds for result in results if "setting" in result for seconds in _run_cpu(result)]
+    runs = [seconds for result in results if "setting" not in result for seconds in _run_cpu(result)]
     lines += [
         f"Training CPU time of all runs on this page: {_cpu(runs + tuning)} (requirement for the whole",
         "benchmark: <= 2 h)"
         + (
             f", of which {_cpu(runs)} for the tables and zero-shot runs and {_cpu(tuning)} for the "
-            "learning-rate tuning (`--tune`), whose choice is committed with the results."
+            "tuning (`--tune`), whose choice is committed with the results."
             if tuning
             else "."
         ),
@@ -377,7 +402,7 @@ def render(results_dir: Path, docs_dir: Path) -> str:
             f"## {result['dataset']}: `{result['target']}` ({result['unit']})",
             "",
             f"`{settings['command']}`: split sizes {result['sizes']}; {result['epochs']} epochs, "
-            f"batch {result['batch_size']}, seeds {settings['seeds']}, row limit {settings['limit']}; "
+            f"seeds {settings['seeds']}, row limit {settings['limit']}; "
             f"training CPU time {_cpu(_run_cpu(result))}.",
             "",
             *(
@@ -390,24 +415,26 @@ def render(results_dir: Path, docs_dir: Path) -> str:
                 if (missing := [m for m in MODELS if m not in models])
                 else []
             ),
-            "| model | test MAE | learning rate | CPU s / epoch | wall s / epoch |",
-            "|---|---|---|---|---|",
+            "| model | test MAE | learning rate | batch | CPU s / epoch | wall s / epoch |",
+            "|---|---|---|---|---|---|",
         ]
         for model, entry in models.items():
             cpu = entry.get("cpu_seconds", [None])
             per_epoch = "-" if None in cpu else f"{np.mean(cpu) / result['epochs']:.1f}"
             lr = entry.get("lr", TrainConfig.lr)  # absent in results from before tuning
+            batch = entry.get("batch_size", result.get("batch_size"))  # one per dataset before tuning
             lines.append(
                 f"| {model} | {entry['test_mae_mean']:.4g} ± {entry['test_mae_std']:.2g} | {lr:g} | "
-                f"{per_epoch} | {entry['seconds_per_epoch']:.1f} |"
+                f"{batch} | {per_epoch} | {entry['seconds_per_epoch']:.1f} |"
             )
         ours = [models[m]["test_mae_mean"] for m in OURS if m in models]
         if ours and "cgcnn" in models:
             ratio = min(ours) / models["cgcnn"]["test_mae_mean"]
             lines += ["", f"Target, our best <= 0.8 x CGCNN's test MAE: {_verdict(ratio, 0.8)}."]
-        tuned = _tuned_path(results_dir, result["dataset"])
-        if tuned.is_file():
-            lines += ["", *_tuning_table(json.loads(tuned.read_text()))]
+        for setting in TUNING:
+            tuned = _tuned_path(results_dir, result["dataset"], setting)
+            if tuned.is_file():
+                lines += ["", *_tuning_table(json.loads(tuned.read_text()))]
         lines += [
             "",
             f"![parity](figures/parity_{result['dataset']}.png) "
@@ -458,7 +485,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--zero-shot-only", action="store_true")
     parser.add_argument("--no-zero-shot", action="store_true", help="property tables only")
     parser.add_argument(
-        "--tune", action="store_true", help="only choose each model's learning rate (validation MAE)"
+        "--tune",
+        nargs="?",
+        const="lr",
+        choices=list(TUNING),
+        help="only choose each model's learning rate (default) or batch size by validation MAE",
     )
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path)
@@ -483,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if unknown := [name for name in args.datasets if name not in DATASETS]:
         parser.error(f"unknown datasets {unknown}; choose from {list(DATASETS)}")
     if args.tune and (untunable := [n for n in args.datasets if not DATASETS[n].property_table]):
-        parser.error(f"--tune chooses the learning rates of property tables; {untunable} has none")
+        parser.error(f"--tune chooses the settings of property tables; {untunable} has none")
     args.figures = args.docs.parent / "figures"
     args.out.mkdir(parents=True, exist_ok=True)
     if args.threads:
@@ -499,9 +530,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             _test_plots(result, _splits(name, args)["test"], args)
             path.write_text(json.dumps(result, indent=2) + "\n")
     for name in args.datasets if args.tune else ():
-        result = tune_dataset(name, args)
+        result = tune_dataset(name, args.tune, args)
         result["settings"] = settings
-        _tuned_path(args.out, name).write_text(json.dumps(result, indent=2) + "\n")
+        _tuned_path(args.out, name, args.tune).write_text(json.dumps(result, indent=2) + "\n")
     for name in args.datasets if not (args.replot or args.tune) else ():
         start = time.perf_counter()
         if DATASETS[name].property_table and not args.zero_shot_only:

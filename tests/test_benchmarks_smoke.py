@@ -77,31 +77,45 @@ def test_run_all_smoke(tmp_path, datasets_dir):
     assert "## Zero-shot: carbon_24" in docs.read_text()
 
 
-def test_run_all_tunes_learning_rates_on_validation_and_uses_them(tmp_path, datasets_dir):
-    """``--tune`` writes each model's validation MAE per rate; the table then trains at the best."""
+def test_run_all_tunes_learning_rates_then_batch_sizes_on_validation_and_uses_them(tmp_path, datasets_dir):
+    """``--tune`` writes each model's validation MAE per rate, ``--tune batch_size`` per batch at
+    the tuned rate; the table then trains at both choices."""
     module = load_script("run_all")
-    options = ["--smoke", "--datasets", "mp_elastic_K", "--out", str(tmp_path / "out"),
+    out = tmp_path / "out"
+    options = ["--smoke", "--datasets", "mp_elastic_K", "--out", str(out),
                "--docs", str(tmp_path / "benchmarks.md"), "--cache", str(tmp_path / "cache"),
                "--data-dir", str(datasets_dir)]  # fmt: skip
     module.main([*options, "--tune"])
-    tuned = json.loads((tmp_path / "out" / "tune_mp_elastic_K.json").read_text())
-    assert set(tuned["runs"]) == {"transformer", "cgcnn"}
-    for model, entry in tuned["runs"].items():
-        assert [float(rate) for rate in entry] == list(module.LEARNING_RATES)
-        best = min(entry, key=lambda rate: entry[rate]["val_mae"])
-        assert tuned["best_lr"][model] == float(best)
-    assert not (tmp_path / "out" / "property_mp_elastic_K.json").exists()  # tuning only
+    partial = {"setting": "batch_size", "best": {"transformer": 16}}  # from a run with fewer models
+    (out / "tune_batch_size_mp_elastic_K.json").write_text(json.dumps(partial))
+    module.main([*options, "--tune", "batch_size"])  # tuning a setting never reads its old choice
+    rates = json.loads((out / "tune_lr_mp_elastic_K.json").read_text())
+    batches = json.loads((out / "tune_batch_size_mp_elastic_K.json").read_text())
+    for tuned, setting in ((rates, "lr"), (batches, "batch_size")):
+        assert tuned["setting"] == setting and set(tuned["runs"]) == {"transformer", "cgcnn"}
+        for model, entry in tuned["runs"].items():
+            assert [float(value) for value in entry] == list(module.TUNING[setting])
+            assert tuned["best"][model] == float(min(entry, key=lambda value: entry[value]["val_mae"]))
+    for model, fixed in batches["fixed"].items():  # batch sizes are tuned at the tuned rates
+        assert fixed["lr"] == rates["best"][model]
+        _, config = load_checkpoint(out / "tune" / "mp_elastic_K" / model / "batch16")
+        assert (config.lr, config.batch_size) == (rates["best"][model], 16)
+    assert not (out / "property_mp_elastic_K.json").exists()  # tuning only
 
     module.main([*options, "--no-zero-shot"])
-    table = json.loads((tmp_path / "out" / "property_mp_elastic_K.json").read_text())
+    table = json.loads((out / "property_mp_elastic_K.json").read_text())
     for model, entry in table["models"].items():
-        assert entry["lr"] == tuned["best_lr"][model]
-        _, config = load_checkpoint(tmp_path / "out" / "mp_elastic_K" / model / "seed0")
-        assert config.lr == tuned["best_lr"][model]
+        assert (entry["lr"], entry["batch_size"]) == (rates["best"][model], batches["best"][model])
+        _, config = load_checkpoint(out / "mp_elastic_K" / model / "seed0")
+        assert (config.lr, config.batch_size) == (rates["best"][model], batches["best"][model])
     text = (tmp_path / "benchmarks.md").read_text()
     assert "| model | lr 0.0003 | lr 0.001 | lr 0.003 |" in text
+    assert "| model | batch 16 | batch 32 | batch 64 |" in text
+    namespace = argparse.Namespace(out=out, batch_size=None)
     with pytest.raises(SystemExit, match="'transformer_raw' was not tuned"):  # never a silent default
-        module._lr("mp_elastic_K", "transformer_raw", argparse.Namespace(out=tmp_path / "out"))
+        module._setting("mp_elastic_K", "transformer_raw", "lr", namespace)
+    assert module._setting("mp_elastic_K", "transformer_raw", "batch_size", argparse.Namespace(
+        out=out, batch_size=8)) == 8  # an explicit --batch-size wins over the tuned one  # fmt: skip
 
 
 def test_run_all_rejects_unknown_and_untunable_datasets(capsys):
