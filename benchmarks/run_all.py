@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from spacegroup_nn import zero_shot
-from spacegroup_nn.training import TrainConfig, fit, load_checkpoint, predictions
+from spacegroup_nn.training import GraphCache, TrainConfig, fit, load_checkpoint, predictions
 from spacegroup_nn.workflows import SYNTHETIC, load_dataset, load_splits
 from spacegroup_nn.zero_shot import format_table, group_errors, plot, run_zero_shot
 
@@ -142,7 +142,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
         "epochs": _epochs(name, args),
         "sizes": {k: len(v) for k, v in splits.items()},
     }
-    results["models"] = {}
+    results["models"], graphs = {}, GraphCache()
     for model in args.models:
         runs, budget = [], _budget(name, model, args)
         for seed in args.seeds:
@@ -150,10 +150,10 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
             config = TrainConfig.for_model(model, target=target, seed=seed, **budget)
             metrics = fit(
                 config,
-                splits["train"],
-                splits["val"],
+                graphs(splits["train"], config),
+                graphs(splits["val"], config),
                 out,
-                test_data=splits["test"],
+                test_data=graphs(splits["test"], config),
                 progress=args.progress,
                 resume=True,
             )
@@ -168,6 +168,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
             "lr": budget["lr"],
             "batch_size": budget["batch_size"],
         }
+    results["graph_cpu_seconds"] = graphs.cpu_seconds
     results["best_model"] = min(results["models"], key=lambda m: results["models"][m]["test_mae_mean"])
     _test_plots(results, splits["test"], args)
     return results
@@ -178,7 +179,7 @@ def tune_dataset(name: str, setting: str, args: argparse.Namespace) -> dict:
     other settings as the table would train them."""
     target = DATASETS[name].target
     splits = _splits(name, args)
-    runs, fixed = {}, {}
+    runs, fixed, graphs = {}, {}, GraphCache()
     for model in args.models:
         runs[model], budget = {}, _budget(name, model, args, tuning=setting)
         fixed[model] = budget
@@ -186,12 +187,21 @@ def tune_dataset(name: str, setting: str, args: argparse.Namespace) -> dict:
             trial = {**budget, setting: value}
             config = TrainConfig.for_model(model, target=target, seed=args.seeds[0], **trial)
             out = args.out / "tune" / name / model / f"{TUNING_NAMES[setting][1]}{value:g}"
-            metrics = fit(config, splits["train"], splits["val"], out, progress=args.progress, resume=True)
+            train, val = graphs(splits["train"], config), graphs(splits["val"], config)
+            metrics = fit(config, train, val, out, progress=args.progress, resume=True)
             runs[model][f"{value:g}"] = {"val_mae": metrics["val_mae"], "cpu_seconds": metrics["cpu_seconds"]}
     cast = type(TUNING[setting][0])
     best = {model: cast(min(entry, key=lambda v: entry[v]["val_mae"])) for model, entry in runs.items()}
     seed = args.seeds[0]
-    return {"dataset": name, "setting": setting, "seed": seed, "fixed": fixed, "runs": runs, "best": best}
+    return {
+        "dataset": name,
+        "setting": setting,
+        "seed": seed,
+        "fixed": fixed,
+        "runs": runs,
+        "best": best,
+        "graph_cpu_seconds": graphs.cpu_seconds,
+    }
 
 
 def _test_plots(results: dict, test: Sequence, args: argparse.Namespace) -> None:
@@ -237,6 +247,7 @@ def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
     source, target = DATASETS[name].source, DATASETS[name].target
     path = source if source == SYNTHETIC else args.data_dir / source
     crystals = list(load_dataset(path, target, limit=args.limit, cache=args.cache))
+    graphs = GraphCache()  # every seed trains on the same crystals
     runs = [
         run_zero_shot(
             crystals,
@@ -247,6 +258,7 @@ def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
             batch_size=_batch_size(name, args),
             progress=args.progress,
             resume=True,
+            graphs=graphs,
         )
         for seed in args.seeds
     ]
@@ -271,9 +283,19 @@ def _run_cpu(result: dict) -> list[float | None]:
     return [seconds for entry in result["models"].values() for seconds in entry.get("cpu_seconds", [None])]
 
 
-def _cpu(seconds: Sequence[float | None]) -> str:
+def _graph_cpu(result: dict) -> float:
+    """CPU seconds of the graph searches the runs of a result share (:class:`GraphCache`; 0 in
+    results from before they were shared, whose runs each searched their own)."""
+    seeds = result["runs"] if isinstance(result.get("runs"), list) else []  # zero-shot: one per seed
+    return result.get("graph_cpu_seconds", 0.0) + sum(run.get("graph_cpu_seconds", 0.0) for run in seeds)
+
+
+def _cpu(results: Sequence[dict]) -> str:
+    """Training CPU time of the runs of ``results`` and of the graph searches they share."""
+    seconds = [run for result in results for run in _run_cpu(result)]
     known = [s for s in seconds if s is not None]
-    text = f"{sum(known) / 3600:.2f} h" if sum(known) >= 3600 else f"{sum(known) / 60:.0f} min"
+    total = sum(known) + sum(_graph_cpu(result) for result in results)
+    text = f"{total / 3600:.2f} h" if total >= 3600 else f"{total / 60:.0f} min"
     unknown = len(seconds) - len(known)
     return text + (f" ({unknown} of {len(seconds)} runs not recorded)" if unknown else "")
 
@@ -323,7 +345,7 @@ def _tuning_table(result: dict) -> list[str]:
     values = list(next(iter(result["runs"].values())))
     lines = [
         f"{title} (`{result['settings']['command']}`): validation MAE, seed {result['seed']}, the "
-        f"other settings as in the table above; training CPU time {_cpu(_run_cpu(result))}; the "
+        f"other settings as in the table above; training CPU time {_cpu([result])}; the "
         "lowest of each row (bold) is the value the table uses.",
         "",
         "| model | " + " | ".join(f"{label} {value}" for value in values) + " |",
@@ -374,10 +396,10 @@ def render(results_dir: Path, docs_dir: Path) -> str:
         "",
     ]
     results = [json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))]
-    tuning = [seconds for result in results if "setting" in result for seconds in _run_cpu(result)]
-    runs = [seconds for result in results if "setting" not in result for seconds in _run_cpu(result)]
+    tuning = [result for result in results if "setting" in result]
+    runs = [result for result in results if "setting" not in result]
     lines += [
-        f"Training CPU time of all runs on this page: {_cpu(runs + tuning)} (requirement for the whole",
+        f"Training CPU time of all runs on this page: {_cpu(results)} (requirement for the whole",
         "benchmark: <= 2 h)"
         + (
             f", of which {_cpu(runs)} for the tables and zero-shot runs and {_cpu(tuning)} for the "
@@ -386,9 +408,11 @@ def render(results_dir: Path, docs_dir: Path) -> str:
             else "."
         ),
         "It is summed from each run's record (a resumed run counts all its",
-        "epochs); data loading, evaluation and plots add a few minutes. Every run uses one",
-        "thread; CPU seconds per epoch measure cost, wall seconds also count waiting for the",
-        "other processes of this shared machine.",
+        "epochs) and from the periodic-graph searches that the runs of one command on one",
+        "dataset share (each graph is searched once per command); data loading, evaluation and",
+        "plots add a few minutes. Every run uses one thread; CPU seconds per epoch measure",
+        "training alone, wall seconds also count waiting for the other processes of this",
+        "shared machine.",
         "",
     ]
     notes = results_dir / "notes.md"  # the reading of the results, written by hand
@@ -403,7 +427,7 @@ def render(results_dir: Path, docs_dir: Path) -> str:
             "",
             f"`{settings['command']}`: split sizes {result['sizes']}; {result['epochs']} epochs, "
             f"seeds {settings['seeds']}, row limit {settings['limit']}; "
-            f"training CPU time {_cpu(_run_cpu(result))}.",
+            f"training CPU time {_cpu([result])}.",
             "",
             *(
                 ["**Preliminary:** fewer than 3 seeds; not the full benchmark.", ""]
@@ -454,7 +478,7 @@ def render(results_dir: Path, docs_dir: Path) -> str:
             "",
             f"`{result['settings']['command']}`: {result['epochs']} epochs, batch {result['batch_size']}, "
             f"seeds {result['settings']['seeds']} (each seed holds out its own groups); "
-            f"training CPU time {_cpu(_run_cpu(result))}.",
+            f"training CPU time {_cpu([result])}.",
             "",
             *_zero_shot_summary(result),
             "",

@@ -63,6 +63,11 @@ def test_run_all_smoke(tmp_path, datasets_dir):
     text = docs.read_text()
     assert "## carbon_24" in text and "## Zero-shot: carbon_24" in text
     assert "Training CPU time of all runs" in text and "not recorded" not in text
+    # the runs of one dataset share its graph searches, which the CPU totals count once
+    table = json.loads((tmp_path / "out" / "property_carbon_24.json").read_text())
+    zero_shot = json.loads((tmp_path / "out" / "zero_shot_carbon_24.json").read_text())
+    assert table["graph_cpu_seconds"] > 0 and zero_shot["runs"][0]["graph_cpu_seconds"] > 0
+    assert module._graph_cpu(zero_shot) == zero_shot["runs"][0]["graph_cpu_seconds"]
     assert (tmp_path / "figures" / "parity_carbon_24.png").is_file()
     assert (tmp_path / "figures" / "per_group_carbon_24.png").is_file()
     (tmp_path / "figures" / "per_group_carbon_24.png").unlink()

@@ -397,6 +397,30 @@ def test_stored_graphs_equal_searched_ones() -> None:
     assert stored_graph(batch, 5.5) is None  # a larger cutoff needs a new search
 
 
+def test_crystals_storing_the_graph_are_reused_and_only_the_others_searched(monkeypatch) -> None:
+    from spacegroup_nn.data import graph
+
+    searched = []
+    search = graph.radius_graph_pbc
+    monkeypatch.setattr(
+        graph, "radius_graph_pbc", lambda pos, *args: searched.append(len(pos)) or search(pos, *args)
+    )
+    crystals = _random_crystals(6)
+    stored = with_radius_graphs(crystals, 5.0)
+    searched.clear()
+    moved = stored[1].clone()
+    moved.pos = moved.pos + 0.1  # its stored graph no longer matches
+    mixed = [stored[0], moved, crystals[2], *stored[3:]]
+    again = with_radius_graphs(mixed, 5.0)
+    assert searched == [moved.num_nodes + crystals[2].num_nodes]
+    assert [a is b for a, b in zip(again, mixed, strict=True)] == [True, False, False, True, True, True]
+    assert torch.equal(again[1].edge_index, radius_graph_pbc(moved.pos, moved.cell, 5.0)[0])
+    for cutoff, cap in ((4.0, None), (5.0, 6)):  # another graph: searched again
+        searched.clear()
+        assert not set(map(id, with_radius_graphs(stored, cutoff, max_neighbors=cap))) & set(map(id, stored))
+        assert searched == [sum(crystal.num_nodes for crystal in stored)]
+
+
 def test_pruned_stored_graphs_keep_the_nearest_edges_for_capped_callers_only() -> None:
     crystals = _random_crystals()
     pruned = with_radius_graphs(crystals, 5.0, chunk=5, max_neighbors=6)

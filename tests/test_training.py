@@ -9,6 +9,7 @@ from spacegroup_nn.data import from_structure
 from spacegroup_nn.groups import random_crystal
 from spacegroup_nn.training import (
     CheckpointError,
+    GraphCache,
     TrainConfig,
     evaluate,
     fit,
@@ -43,17 +44,46 @@ def test_train_predict_evaluate_and_reload(crystals, tmp_path, model):
 
 
 @pytest.mark.parametrize("model", ["transformer", "cgcnn"])
-def test_graphs_are_searched_once_per_run_not_per_step(crystals, tmp_path, monkeypatch, model):
-    from spacegroup_nn.data import graph
-
-    searches = []
-    search = graph.radius_graph_pbc
-    monkeypatch.setattr(
-        graph, "radius_graph_pbc", lambda *args, **kwargs: searches.append(1) or search(*args, **kwargs)
-    )
+def test_graphs_are_searched_once_per_run_not_per_step(crystals, tmp_path, searches, model):
     config = TrainConfig(model=model, epochs=2, batch_size=8)
     fit(config, crystals[:30], crystals[30:38], tmp_path, test_data=crystals[38:], progress=False)
-    assert len(searches) == 3  # one vectorized search each for train, val and test, none per step
+    assert searches == [30, 8, 7]  # one vectorized search each for train, val and test, none per step
+
+
+@pytest.fixture
+def searches(monkeypatch):
+    """The number of every graph search's crystals, in order."""
+    from spacegroup_nn.data import graph
+
+    counts = []
+    search = graph.radius_graph_pbc
+
+    def counted(pos, cell, cutoff, batch=None, **kwargs):
+        counts.append(cell.view(-1, 3, 3).shape[0])
+        return search(pos, cell, cutoff, batch, **kwargs)
+
+    monkeypatch.setattr(graph, "radius_graph_pbc", counted)
+    return counts
+
+
+def test_graph_cache_searches_each_graph_once_and_runs_train_as_without_it(crystals, tmp_path, searches):
+    train, val = crystals[:30], crystals[30:38]
+    cache = GraphCache()
+    models = ("transformer", "transformer_raw", "cgcnn")
+    configs = [TrainConfig.for_model(model, epochs=1, batch_size=8) for model in models]
+    prepared = {config.model: (cache(train, config), cache(val, config)) for config in configs}
+    # the transformers read one graph (6 A, every neighbour), CGCNN its own (8 A, 12 nearest)
+    assert searches == [30, 8, 30, 8] and cache.cpu_seconds > 0
+    assert prepared["transformer"][0] is prepared["transformer_raw"][0] is cache(train, configs[1])
+    assert all("edge_index" not in crystal for crystal in train)  # the inputs are untouched
+    augmented = TrainConfig.for_model("transformer_raw_augmented", epochs=1, batch_size=8)
+    assert cache(train, augmented) is train  # its positions change at every step
+    for config in configs[::2]:
+        searches.clear()
+        cached = fit(config, *prepared[config.model], tmp_path / config.model / "cached", progress=False)
+        assert not searches  # fit reuses the stored graphs
+        plain = fit(config, train, val, tmp_path / config.model / "plain", progress=False)
+        assert cached["history"] == plain["history"]
 
 
 def test_same_seed_same_metrics(crystals, tmp_path):
@@ -135,14 +165,17 @@ def test_holdout_is_stratified_and_never_leaks(crystals):
     assert len(split.train) + len(split.val) + len(split.test) + len(split.held_out) == len(crystals)
 
 
-def test_zero_shot_runs(crystals, tmp_path):
-    results = run_zero_shot(
-        crystals, ["transformer", "transformer_onehot"], tmp_path, epochs=1, batch_size=8, progress=False
-    )
+def test_zero_shot_runs_searching_each_graph_once_over_models_and_seeds(crystals, tmp_path, searches):
+    cache, models = GraphCache(), ["transformer", "transformer_onehot"]
+    options = {"epochs": 1, "batch_size": 8, "progress": False, "graphs": cache}
+    results = run_zero_shot(crystals, models, tmp_path / "seed0", **options)
     for entry in results["models"].values():
         assert entry["held_out_mae"] > 0 and entry["in_distribution_mae"] > 0
         assert set(entry["per_group"]) == set(results["protocol"]["held_out_groups"])
-    assert (tmp_path / "zero_shot.json").is_file()
+    assert (tmp_path / "seed0" / "zero_shot.json").is_file()
+    assert searches == [len(crystals)] and results["graph_cpu_seconds"] == cache.cpu_seconds > 0
+    other_seed = run_zero_shot(crystals, models, tmp_path / "seed1", seed=1, **options)
+    assert searches == [len(crystals)] and other_seed["graph_cpu_seconds"] == 0
 
 
 def test_config_for_benchmark_model_names():

@@ -505,6 +505,20 @@ def nearest_edges(target: Tensor, distance: Tensor, count: int) -> Tensor:
     return torch.sort(order[rank < count]).values
 
 
+def _stores_graph(crystal: Data, cutoff: float, max_neighbors: int) -> bool:
+    """Whether ``crystal`` stores the graph :func:`with_radius_graphs` would search for it."""
+    if getattr(crystal, "edge_cutoff", None) is None or getattr(crystal, "graph_pos", None) is None:
+        return False
+    kept = getattr(crystal, "edge_max_neighbors", None)
+    return (
+        bool((crystal.edge_cutoff == cutoff).all())
+        and kept is not None
+        and bool((kept == max_neighbors).all())
+        and torch.equal(crystal.graph_pos, crystal.pos)
+        and torch.equal(crystal.graph_cell, crystal.cell)
+    )
+
+
 def with_radius_graphs(
     crystals: Sequence[Data], cutoff: float, chunk: int = 256, max_neighbors: int | None = None
 ) -> list[Data]:
@@ -515,12 +529,17 @@ def with_radius_graphs(
     ``max_neighbors``, only the nearest ``max_neighbors`` edges of every atom are stored
     (:func:`nearest_edges` on the lengths of :func:`edge_vectors`, as a model capped at that
     many neighbours selects them), a graph only such models use (:func:`stored_graph`).
+    A crystal that already stores this graph (same ``cutoff`` and ``max_neighbors``, built
+    for its current positions and cell) is returned as it is, without a search, so crystals
+    prepared once serve every later call.
     """
     if max_neighbors is not None and (isinstance(max_neighbors, bool) or not int(max_neighbors) >= 1):
         raise ValueError(f"max_neighbors must be a positive integer or None, got {max_neighbors!r}")
-    out = []
-    for start in range(0, len(crystals), chunk):
-        part = [crystals[i] for i in range(start, min(start + chunk, len(crystals)))]
+    out = [crystals[i] for i in range(len(crystals))]
+    missing = [i for i, crystal in enumerate(out) if not _stores_graph(crystal, cutoff, max_neighbors or 0)]
+    for start in range(0, len(missing), chunk):
+        indices = missing[start : start + chunk]
+        part = [out[i] for i in indices]
         batch = torch.cat([torch.full((c.num_nodes,), i, dtype=torch.long) for i, c in enumerate(part)])
         pos = torch.cat([c.pos for c in part])
         cell = torch.cat([c.cell.view(-1, 3, 3) for c in part])
@@ -536,6 +555,6 @@ def with_radius_graphs(
         for index, (crystal, last) in enumerate(zip(part, ends, strict=True)):
             stored = copy.copy(crystal)  # shares the crystal's tensors; the graph is its own
             edges = edge_index[:, first:last] - offsets[index]
-            out.append(_store_graph(stored, edges, shift[first:last], cutoff, max_neighbors or 0))
+            out[indices[index]] = _store_graph(stored, edges, shift[first:last], cutoff, max_neighbors or 0)
             first = last
     return out
