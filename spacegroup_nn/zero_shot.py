@@ -161,14 +161,20 @@ def run_zero_shot(
     for name in models:
         config = TrainConfig.for_model(name, target=target, seed=seed, **train_options)
         directory = Path(out_dir) / name
-        split = zero_shot_split(graphs(data, config), fraction, seed)  # the same crystals, prepared
+        prepared = zero_shot_split(graphs(data, config), fraction, seed)  # the same split, graphs stored
         metrics = fit(
-            config, split.train, split.val, directory, test_data=split.test, progress=progress, resume=resume
+            config,
+            prepared.train,
+            prepared.val,
+            directory,
+            test_data=prepared.test,
+            progress=progress,
+            resume=resume,
         )
         model, config = load_checkpoint(directory)
-        truth = torch.cat([crystal.y.view(-1).float() for crystal in split.held_out])
-        errors = (predictions(model, config, split.held_out) - truth).abs().tolist()
-        breakdown = group_errors(split.held_out, errors)
+        truth = torch.cat([crystal.y.view(-1).float() for crystal in prepared.held_out])
+        errors = (predictions(model, config, prepared.held_out) - truth).abs().tolist()
+        breakdown = group_errors(prepared.held_out, errors)
         held_out_mae = float(np.mean(errors))
         results["models"][name] = {
             "in_distribution_mae": metrics["test_mae"],

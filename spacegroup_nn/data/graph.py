@@ -458,9 +458,7 @@ def stored_graph(data: Data, cutoff: float, max_neighbors: int | None = None) ->
         ``cutoff`` (less the edges beyond the stored nearest ``k``), or ``None`` when there
         is no valid stored graph.
     """
-    if getattr(data, "edge_cutoff", None) is None or getattr(data, "graph_pos", None) is None:
-        return None
-    if not (torch.equal(data.graph_pos, data.pos) and torch.equal(data.graph_cell, data.cell)):
+    if not _graph_is_current(data):
         return None
     stored = data.edge_cutoff
     if bool((stored < cutoff).any()):
@@ -505,17 +503,21 @@ def nearest_edges(target: Tensor, distance: Tensor, count: int) -> Tensor:
     return torch.sort(order[rank < count]).values
 
 
+def _graph_is_current(data: Data) -> bool:
+    """Whether ``data`` stores a graph built for its current ``pos`` and ``cell``."""
+    if getattr(data, "edge_cutoff", None) is None or getattr(data, "graph_pos", None) is None:
+        return False
+    return torch.equal(data.graph_pos, data.pos) and torch.equal(data.graph_cell, data.cell)
+
+
 def _stores_graph(crystal: Data, cutoff: float, max_neighbors: int) -> bool:
     """Whether ``crystal`` stores the graph :func:`with_radius_graphs` would search for it."""
-    if getattr(crystal, "edge_cutoff", None) is None or getattr(crystal, "graph_pos", None) is None:
-        return False
     kept = getattr(crystal, "edge_max_neighbors", None)
     return (
-        bool((crystal.edge_cutoff == cutoff).all())
+        _graph_is_current(crystal)
         and kept is not None
+        and bool((crystal.edge_cutoff == cutoff).all())
         and bool((kept == max_neighbors).all())
-        and torch.equal(crystal.graph_pos, crystal.pos)
-        and torch.equal(crystal.graph_cell, crystal.cell)
     )
 
 
