@@ -138,3 +138,21 @@ def test_run_all_embeds_generated_pages_one_level_down():
     page = ["# Molecules", "text", "```bash", "# a shell comment", "```", "## QM9"]
     assert module._section(page) == ["## Molecules", "text", "```bash", "# a shell comment", "```", "### QM9"]
     assert module._section(["## Elastic", "### Table"]) == ["## Elastic", "### Table"]
+
+
+def test_environment_cutoff_smoke(tmp_path, datasets_dir):
+    """The environment-radius screen trains one run per radius and leaves MODELS as it was."""
+    from spacegroup_nn.training import MODELS
+
+    module = load_script("environment_cutoff")
+    models = dict(MODELS)
+    result = module.main(["--limit", "40", "--epochs", "1", "--cutoffs", "3,5", "--seeds", "0,1",
+                          "--out", str(tmp_path), "--json", str(tmp_path / "screen.json"),
+                          "--cache", str(tmp_path / "cache"), "--data-dir", str(datasets_dir)])  # fmt: skip
+    assert MODELS == models
+    assert json.loads((tmp_path / "screen.json").read_text()) == result
+    assert set(result["runs"]) == {"3", "5"} and result["best"] in (3.0, 5.0)
+    for run in result["runs"].values():
+        assert len(run["val_mae"]) == 2 and all(mae > 0 for mae in run["val_mae"])
+        assert all(seconds > 0 for seconds in run["cpu_seconds"])
+    assert "| 3 |" in module.table(result)

@@ -142,8 +142,9 @@ class SpaceGroupTransformer(nn.Module):
             (default: :obj:`False`)
         environment (bool): Add the local environments :math:`\mathbf{a}_i`.
             (default: :obj:`True`)
-        environment_cutoff (float): Their radius in Angstrom, at most ``cutoff``.
-            (default: :obj:`5.0`)
+        environment_cutoff (float): Their radius in Angstrom, at most ``cutoff``; a radius
+            that holds the first coordination shells keeps their bond angles apart from those
+            of farther atoms. (default: :obj:`3.5`)
 
     Shapes:
         - **input:** a ``Data``/``Batch`` from :func:`spacegroup_nn.data.from_structure`, or
@@ -164,7 +165,7 @@ class SpaceGroupTransformer(nn.Module):
         invariance: Invariance = "normalizer",
         group_embedding: bool = False,
         environment: bool = True,
-        environment_cutoff: float = 5.0,
+        environment_cutoff: float = 3.5,
     ) -> None:
         super().__init__()
         if environment and not 0 < environment_cutoff <= cutoff:
