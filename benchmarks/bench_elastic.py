@@ -405,7 +405,7 @@ def _scalar_baseline(path: Path) -> dict | None:
     settings = data.get("settings", {})
     return {
         "command": settings.get("command"),
-        "epochs": settings.get("epochs"),
+        "epochs": data.get("epochs"),
         "seeds": settings.get("seeds"),
         "models": {k: {"test_mae_mean": v["test_mae_mean"]} for k, v in data["models"].items()},
     }
