@@ -119,6 +119,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--progress", action="store_true", help="show progress bars")
     args = parser.parse_args(argv)
     args.cutoffs = [float(value) for value in args.cutoffs.split(",")]
+    if len({f"{cutoff:g}" for cutoff in args.cutoffs}) < len(args.cutoffs):
+        parser.error(f"--cutoffs repeats a radius: {args.cutoffs}")
+    pair_cutoff = SpaceGroupTransformer().cutoff
+    if bad := [cutoff for cutoff in args.cutoffs if not 0 < cutoff <= pair_cutoff]:
+        parser.error(f"--cutoffs must lie in (0, {pair_cutoff:g}] A (the pair cutoff), got {bad}")
     args.seeds = [int(seed) for seed in args.seeds.split(",")]
     if args.threads:
         torch.set_num_threads(args.threads)

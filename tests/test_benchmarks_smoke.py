@@ -156,3 +156,10 @@ def test_environment_cutoff_smoke(tmp_path, datasets_dir):
         assert len(run["val_mae"]) == 2 and all(mae > 0 for mae in run["val_mae"])
         assert all(seconds > 0 for seconds in run["cpu_seconds"])
     assert "| 3 |" in module.table(result)
+
+
+@pytest.mark.parametrize("cutoffs", ["3,3.0", "0,3", "3,7"])
+def test_environment_cutoff_rejects_repeated_or_out_of_range_radii(cutoffs, capsys):
+    with pytest.raises(SystemExit):
+        load_script("environment_cutoff").main(["--cutoffs", cutoffs])
+    assert "--cutoffs" in capsys.readouterr().err
