@@ -121,9 +121,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args.cutoffs = [float(value) for value in args.cutoffs.split(",")]
     if len({f"{cutoff:g}" for cutoff in args.cutoffs}) < len(args.cutoffs):
         parser.error(f"--cutoffs repeats a radius: {args.cutoffs}")
-    pair_cutoff = SpaceGroupTransformer().cutoff
-    if bad := [cutoff for cutoff in args.cutoffs if not 0 < cutoff <= pair_cutoff]:
-        parser.error(f"--cutoffs must lie in (0, {pair_cutoff:g}] A (the pair cutoff), got {bad}")
+    for cutoff in args.cutoffs:  # the model's own check, before any data is loaded
+        try:
+            _transformer(1, cutoff)
+        except ValueError as error:
+            parser.error(f"--cutoffs: {error}")
     args.seeds = [int(seed) for seed in args.seeds.split(",")]
     if args.threads:
         torch.set_num_threads(args.threads)

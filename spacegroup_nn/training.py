@@ -463,7 +463,8 @@ class GraphCache:
         if config.augment:
             return data
         if config.model not in self._graphs:
-            self._graphs[config.model] = _graph_of(MODELS[config.model](1))  # unseeded: no RNG side effect
+            with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG as it was
+                self._graphs[config.model] = _graph_of(MODELS[config.model](1))
         graph = self._graphs[config.model]
         key = (id(data), graph)
         if key not in self._stored:

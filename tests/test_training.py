@@ -71,7 +71,9 @@ def test_graph_cache_searches_each_graph_once_and_runs_train_as_without_it(cryst
     cache = GraphCache()
     models = ("transformer", "transformer_raw", "cgcnn")
     configs = [TrainConfig.for_model(model, epochs=1, batch_size=8) for model in models]
+    rng = torch.random.get_rng_state()
     prepared = {config.model: (cache(train, config), cache(val, config)) for config in configs}
+    assert torch.equal(torch.random.get_rng_state(), rng)  # building models to read graphs
     # the transformers read one graph (6 A, every neighbour), CGCNN its own (8 A, 12 nearest)
     assert searches == [30, 8, 30, 8] and cache.cpu_seconds > 0
     assert prepared["transformer"][0] is prepared["transformer_raw"][0] is cache(train, configs[1])
