@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
@@ -157,6 +158,19 @@ def test_atom_permutation_and_gradients():
     model(data).sum().backward()
     assert torch.isfinite(data.pos.grad).all()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("which", ["pairs", "environment"])
+def test_output_is_continuous_as_images_cross_a_cutoff(which):
+    model = small_transformer(cutoff=6.0, environment_cutoff=3.5)
+    radius = model.cutoff if which == "pairs" else model.environment.cutoff
+
+    def output(a):  # at a = radius, lattice images of both atoms lie on the cutoff sphere
+        structure = Structure(Lattice.tetragonal(a, 4.1), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.37]])
+        return model(from_structure(structure, dtype=torch.float64)).item()
+
+    step = 1e-6
+    assert abs(output(radius + step) - output(radius - step)) < 1e-5
 
 
 def test_dataloader_batches_with_offsets():

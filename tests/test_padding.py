@@ -49,3 +49,16 @@ def test_pad_unpad_and_pair_sums_match_a_dense_reference():
             size = counts[crystal]
             torch.testing.assert_close(pair_sums[rank, :size, :size], reference, rtol=0, atol=1e-15)
             assert not pair_sums[rank, size:].any() and not pair_sums[rank, :, size:].any()
+
+
+def test_a_linear_map_applied_to_edges_or_to_pairs_gives_the_same_sums():
+    counts = [1, 2, 40, 6]  # few pairs and many edges (1 and 2 atoms), and the reverse (40)
+    batch, edge_index = random_batch(counts, seed=2)
+    values = torch.randn(edge_index.shape[1], 5, dtype=torch.float64)
+    linear = torch.nn.Linear(5, 3, bias=False).double()
+    sides = set()
+    for group in padded_groups(batch, edge_index):
+        sides.add(group.mask.numel() * group.mask.shape[1] < len(group.edges))
+        with torch.no_grad():
+            torch.testing.assert_close(group.pairs(values, linear), linear(group.pairs(values)))
+    assert sides == {True, False}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -33,13 +34,23 @@ class PaddedGroup(NamedTuple):
         """``(b, m, C)`` back to the rows ``(n, C)`` of :attr:`atoms`, padding dropped."""
         return padded.reshape(-1, padded.shape[-1])[self.slots]
 
-    def pairs(self, values: Tensor) -> Tensor:
-        """Edge rows ``(E, C)`` of the whole batch summed into their pairs: ``(b, m, m, C)``."""
+    def pairs(self, values: Tensor, linear: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        """Edge rows ``(E, C)`` of the whole batch summed into their pairs: ``(b, m, m, C')``.
+
+        ``linear``, a linear map without bias (``C`` to ``C'`` columns), commutes with the sum,
+        so it is applied to the edges or to the pairs, whichever are fewer.
+        """
         batch_size, size = self.mask.shape
+        values = values[self.edges]
+        per_pair = linear is not None and batch_size * size * size < len(values)
+        if linear is not None and not per_pair:
+            values = linear(values)
         # index_add (not index_put with accumulate) keeps the sum deterministic on CPU
         dense = values.new_zeros(batch_size * size * size, values.shape[1])
-        dense = dense.index_add(0, self.pair_slots, values[self.edges])
-        return dense.view(batch_size, size, size, values.shape[1])
+        dense = dense.index_add(0, self.pair_slots, values)
+        if per_pair:
+            dense = linear(dense)
+        return dense.view(batch_size, size, size, -1)
 
 
 def padded_groups(batch: Tensor, edge_index: Tensor) -> list[PaddedGroup]:

@@ -19,7 +19,7 @@ CrystalInputs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 class PeriodicPairs(NamedTuple):
     """The periodic graph of a batch and its pair features (see :class:`PeriodicPairFeatures`)."""
 
-    terms: Tensor  # (E, R) Gaussians times the envelope
+    terms: Tensor  # (E, R + 1) Gaussians and 1, times the envelope
     edge_index: Tensor  # (2, E) source j, target i, sorted by target
     vectors: Tensor  # (E, 3) x_j + L C - x_i
 
@@ -84,12 +84,14 @@ class PeriodicPairFeatures(nn.Module):
 
     .. math::
         \mathbf{p}_{ij} = \sum_{L:\ 0 < \|\mathbf{r}_{ij}^L\| \le r_c}
-            \phi(\|\mathbf{r}_{ij}^L\|)\, \tfrac12\big(1 + \cos(\pi \|\mathbf{r}_{ij}^L\| / r_c)\big)
+            \big[\phi(\|\mathbf{r}_{ij}^L\|),\ 1\big]\,
+            \tfrac12\big(1 + \cos(\pi \|\mathbf{r}_{ij}^L\| / r_c)\big)
 
-    with :math:`\phi` a Gaussian expansion. The module returns the terms of the sum (one per
+    with :math:`\phi` a Gaussian expansion; the last channel is a smooth count of the images
+    within the cutoff. The module returns the terms of the sum (one per
     edge of the periodic graph); :meth:`~spacegroup_nn.nn.padding.PaddedGroup.pairs` adds
-    them up per pair, after any linear map, which commutes with the sum and is far cheaper per
-    edge than per pair. Distances are invariant under every isometry, so the pair features are
+    them up per pair, before or after a linear map without bias (which commutes with the sum),
+    whichever is cheaper. Distances are invariant under every isometry, so the pair features are
     invariant under the crystal's operations, rigid motions and every change of description;
     the periodic graph has no neighbour cap and the envelope makes the sum continuous at the
     cutoff.
@@ -102,7 +104,7 @@ class PeriodicPairFeatures(nn.Module):
         - **input:** positions :math:`(N, 3)`, cell :math:`(B, 3, 3)`, batch :math:`(N,)`,
           and optionally the ``Data`` they came from, whose stored graph is used if valid
           (:func:`~spacegroup_nn.data.stored_graph`)
-        - **output:** :class:`PeriodicPairs`: edge terms :math:`(E, R)` and the graph itself,
+        - **output:** :class:`PeriodicPairs`: edge terms :math:`(E, R + 1)` and the graph itself,
           edge indices :math:`(2, E)` and edge vectors :math:`(E, 3)`
     """
 
@@ -110,13 +112,15 @@ class PeriodicPairFeatures(nn.Module):
         super().__init__()
         self.cutoff = float(cutoff)
         self.num_rbf = num_rbf
+        self.out_channels = num_rbf + 1
         self.smearing = GaussianExpansion(0.0, self.cutoff, num_rbf)
 
     def forward(self, pos: Tensor, cell: Tensor, batch: Tensor, data: Data | None = None) -> PeriodicPairs:
         edge_index, shift = periodic_graph(pos, cell, self.cutoff, batch, data)
         vectors = edge_vectors(pos, cell, edge_index, shift, batch)
         distance = torch.linalg.vector_norm(vectors, dim=-1)
-        terms = self.smearing(distance) * cosine_envelope(distance, self.cutoff).unsqueeze(-1)
+        envelope = cosine_envelope(distance, self.cutoff).unsqueeze(-1)
+        terms = torch.cat([self.smearing(distance), torch.ones_like(envelope)], dim=-1) * envelope
         return PeriodicPairs(terms, edge_index, vectors)
 
     def __repr__(self) -> str:

@@ -177,8 +177,10 @@ class SpaceGroupTransformer(nn.Module):
         self.environment = (
             LocalEnvironment(hidden_channels, cutoff=environment_cutoff) if environment else None
         )
-        # the pair bias of every block and head, applied per edge before the sum over images
-        self.pair_bias = nn.Linear(num_rbf, num_layers * heads)
+        # the pair bias of every block and head, a map of the summed images; no bias term, which
+        # would add a step per image and jump as one crosses the cutoff (the envelope channel
+        # of the pair features is its smooth form)
+        self.pair_bias = nn.Linear(self.pairs.out_channels, num_layers * heads, bias=False)
         self.blocks = nn.ModuleList(_Block(hidden_channels, heads) for _ in range(num_layers))
         self.norm = nn.LayerNorm(hidden_channels)
         self.readout = nn.Sequential(
@@ -209,9 +211,9 @@ class SpaceGroupTransformer(nn.Module):
         if self.environment is not None:
             atoms = atoms + self.environment(z, pairs.edge_index, pairs.vectors)
         groups = padded_groups(batch, pairs.edge_index)
-        edge_bias = self.pair_bias(pairs.terms.to(atoms.dtype))
+        terms = pairs.terms.to(atoms.dtype)
         # per group, the (b, m, m, H) bias of each block
-        biases = [group.pairs(edge_bias).split(self.heads, dim=-1) for group in groups]
+        biases = [group.pairs(terms, self.pair_bias).split(self.heads, dim=-1) for group in groups]
         for layer, block in enumerate(self.blocks):
             atoms = block(atoms, grouped_attention(groups, [bias[layer] for bias in biases]))
         pooled = global_mean_pool(self.norm(atoms), batch, size=cell.shape[0])
