@@ -48,6 +48,7 @@ first seed's model at every size (kinds ``group`` with 8 sampled operations, ``r
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -168,8 +169,9 @@ def run_one(
     seed: int,
     data: dict[str, list[Data]],
     args: argparse.Namespace,
+    runs: Path,
 ) -> dict:
-    """Train (or reuse) one run and evaluate it: test MAE, times, invariance errors."""
+    """Train (or reuse, from ``runs``) one run and evaluate it: test MAE, times, invariance errors."""
     method = METHODS[method_name]
     size = len(subset)
     config = TrainConfig(
@@ -181,7 +183,7 @@ def run_one(
         augment=method.augment,
         symmetry_weight=args.symmetry_weight if method.soft else 0.0,
     )
-    directory = args.runs / name / (method.trained_as or method_name) / f"n{size}_seed{seed}"
+    directory = runs / (method.trained_as or method_name) / f"n{size}_seed{seed}"
     # resume=True reuses a finished run (the unconstrained one, for averaging)
     metrics = fit(config, subset, data["val"], directory, progress=args.progress, resume=True)
     model, config = load_checkpoint(directory)
@@ -213,6 +215,10 @@ def run_one(
 def run_dataset(name: str, args: argparse.Namespace, path: Path) -> dict:
     """Train and evaluate every size, seed and method on one dataset, merging into ``path``.
 
+    A record of ``path`` made under another protocol (step rule, batch, soft-loss weight,
+    validation or test subset) is replaced, not merged; checkpoints are kept per protocol
+    (a directory named by its hash under ``args.runs / name``).
+
     Sizes are the outer loop, in the order given, and the record is written after every run,
     so an interrupted experiment leaves complete seeds for the sizes it finished (and rerunning it reuses the
     finished runs).
@@ -230,17 +236,10 @@ def run_dataset(name: str, args: argparse.Namespace, path: Path) -> dict:
     }
     train = splits["train"]
     permutations = {seed: np.random.default_rng(seed).permutation(len(train)) for seed in args.seeds}
-    record = json.loads(path.read_text()) if path.is_file() else {"runs": [], "invocations": []}
-    record.update(
-        dataset=name,
-        target=DATASETS[name][1],
-        unit=DATASETS[name][2],
-        split_sizes={key: len(value) for key, value in splits.items()},
-        num_groups=len({int(c.space_group) for crystals in splits.values() for c in crystals}),
-        val_used=len(val),
-        test_used=len(test),
-        diagnostic_groups=[int(c.space_group) for c in data["probes"]],
-        settings={
+    protocol = {
+        "val_used": len(val),
+        "test_used": len(test),
+        "settings": {
             "batch_size": args.batch_size,
             "epochs": args.epochs,
             "min_steps": args.min_steps,
@@ -249,6 +248,23 @@ def run_dataset(name: str, args: argparse.Namespace, path: Path) -> dict:
             "synthetic_max_atoms": args.synthetic_max_atoms if name == "synthetic" else None,
             "smoke": args.smoke,
         },
+    }
+    record = json.loads(path.read_text()) if path.is_file() else None
+    if record is not None and any(record.get(key) != value for key, value in protocol.items()):
+        # runs of another step rule or evaluation subset do not belong on the same curves
+        print(f"{path}: recorded under another protocol; starting a new record", file=sys.stderr)
+        record = None
+    record = record or {"runs": [], "invocations": []}
+    tag = hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:12]
+    runs = args.runs / name / f"protocol-{tag}"
+    record.update(
+        dataset=name,
+        target=DATASETS[name][1],
+        unit=DATASETS[name][2],
+        split_sizes={key: len(value) for key, value in splits.items()},
+        num_groups=len({int(c.space_group) for crystals in splits.values() for c in crystals}),
+        diagnostic_groups=[int(c.space_group) for c in data["probes"]],
+        **protocol,
     )
     invocation = {"command": args.command, "wall_seconds": 0.0}
     record["invocations"].append(invocation)
@@ -257,7 +273,7 @@ def run_dataset(name: str, args: argparse.Namespace, path: Path) -> dict:
         for seed in args.seeds:
             subset = [train[i] for i in permutations[seed][:size]]
             for method in args.methods:
-                run = run_one(name, method, subset, seed, data, args)
+                run = run_one(name, method, subset, seed, data, args, runs)
                 record["runs"] = [r for r in record["runs"] if (r["method"], r["size"], r["seed"]) != (
                     method, size, seed)] + [run]  # fmt: skip
                 invocation["wall_seconds"] = time.perf_counter() - start

@@ -50,3 +50,11 @@ def test_learning_curves_smoke(tmp_path, monkeypatch):
                      "--out", str(tmp_path / "out"), "--docs", str(docs)])  # fmt: skip
     merged = json.loads((tmp_path / "out" / "synthetic.json").read_text())
     assert len(merged["runs"]) == len(result["runs"]) + 1
+
+    # another step rule is another protocol: its record replaces the old one, runs and all
+    with torch.random.fork_rng():
+        module.main(["--smoke", "--seeds", "0", "--sizes", "8", "--methods", "exact", "--min-steps", "2",
+                     "--out", str(tmp_path / "out"), "--docs", str(docs)])  # fmt: skip
+    replaced = json.loads((tmp_path / "out" / "synthetic.json").read_text())
+    assert [(run["size"], run["seed"], run["steps"]) for run in replaced["runs"]] == [(8, 0, 2)]
+    assert len(replaced["invocations"]) == 1 and replaced["settings"]["min_steps"] == 2
