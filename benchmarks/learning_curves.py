@@ -254,7 +254,8 @@ def run_dataset(name: str, args: argparse.Namespace, path: Path) -> dict:
         # runs of another step rule or evaluation subset do not belong on the same curves
         print(f"{path}: recorded under another protocol; starting a new record", file=sys.stderr)
         record = None
-    record = record or {"runs": [], "invocations": []}
+    if record is None:
+        record = {"runs": [], "invocations": []}
     tag = hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:12]
     runs = args.runs / name / f"protocol-{tag}"
     record.update(
