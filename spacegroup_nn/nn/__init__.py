@@ -3,6 +3,7 @@
 from .cgcnn import CrystalGraphNetwork
 from .context import GroupContext, group_descriptor
 from .crystal_tensor import CrystalTensorModel
+from .elements import ElementEmbedding, element_descriptors
 from .encoder import AtomEncoder
 from .features import Invariance, SymmetrizedFourierFeatures
 from .harmonic_features import (
@@ -20,6 +21,7 @@ __all__ = [
     "AtomEncoder",
     "CrystalGraphNetwork",
     "CrystalTensorModel",
+    "ElementEmbedding",
     "GroupContext",
     "Invariance",
     "PairBiasedAttention",
@@ -29,6 +31,7 @@ __all__ = [
     "SymmetricTensorHead",
     "SymmetrizedFourierFeatures",
     "SymmetrizedHarmonicFeatures",
+    "element_descriptors",
     "group_descriptor",
     "point_group_code",
     "point_group_from_code",

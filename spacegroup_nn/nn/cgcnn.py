@@ -50,11 +50,14 @@ class CrystalGraphNetwork(nn.Module):
     r"""CGCNN (Xie & Grossman 2018) built from PyG's :class:`~torch_geometric.nn.conv.CGConv`.
 
     .. math::
-        \mathbf{h}_i^{(0)} = \mathbf{E}[z_i] \;[+\; \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}],
+        \mathbf{h}_i^{(0)} = \mathbf{e}(z_i) \;[+\; \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}],
         \qquad
         \mathbf{h}_i^{(l+1)} = \mathrm{CGConv}\big(\mathbf{h}^{(l)}, \{\phi(\|\mathbf{r}_{ij}^L\|)\}\big)_i
 
-    followed by mean pooling and an MLP. Edges are every periodic image within ``cutoff``
+    followed by mean pooling and an MLP. The element features :math:`\mathbf{e}` are a linear
+    map of physical descriptors (:class:`ElementEmbedding`), as CGCNN's atom feature vectors
+    are (group, period, electronegativity, radius, ionization energy, electron affinity,
+    block, volume), plus a learned per-element correction. Edges are every periodic image within ``cutoff``
     (no neighbour cap, so symmetry-equivalent atoms have equivalent neighbourhoods), and
     messages fade out smoothly at the cutoff (:class:`SmoothCGConv`), so the output is a
     continuous function of the positions. With

@@ -9,11 +9,11 @@ from torch import Tensor, nn
 
 from ._utils import reset_children
 from .context import GroupContext
+from .elements import ElementEmbedding
 from .features import Invariance, SymmetrizedFourierFeatures
 
-__all__ = ["MAX_ATOMIC_NUMBER", "AtomEncoder", "log_volume_per_atom"]
+__all__ = ["AtomEncoder", "log_volume_per_atom"]
 
-MAX_ATOMIC_NUMBER = 118
 #: log of a typical volume per atom (20 cubic Angstrom), subtracted to centre the input
 LOG_TYPICAL_VOLUME = math.log(20.0)
 
@@ -32,10 +32,11 @@ class AtomEncoder(nn.Module):
     r"""Initial atom features with weights shared by all groups.
 
     .. math::
-        \mathbf{h}_i = \mathbf{E}[z_i] \;[+\; \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}
+        \mathbf{h}_i = \mathbf{e}(z_i) \;[+\; \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}
             + \mathrm{MLP}(\log(V_{b(i)} / N_{b(i)}))]
 
-    :math:`\mathbf{f}` are the symmetrized Fourier features
+    :math:`\mathbf{e}` are the element features (:class:`ElementEmbedding`, physical
+    descriptors plus a learned correction), :math:`\mathbf{f}` the symmetrized Fourier features
     (:class:`SymmetrizedFourierFeatures`), :math:`\mathbf{c}` the group context
     (:class:`GroupContext`) and :math:`V_b / N_b` the volume per atom of the crystal
     (:func:`log_volume_per_atom`); all three are left out with ``fourier=False``.
@@ -64,7 +65,7 @@ class AtomEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.channels = channels
-        self.embedding = nn.Embedding(MAX_ATOMIC_NUMBER + 1, channels)
+        self.embedding = ElementEmbedding(channels)
         self.features = SymmetrizedFourierFeatures(radius, invariance) if fourier else None
         self.fourier = nn.Linear(self.features.out_channels, channels, bias=False) if fourier else None
         self.context = GroupContext(channels, group_embedding) if fourier else None

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import to_dense_batch
 
 from ._utils import reset_children
-from .encoder import MAX_ATOMIC_NUMBER
+from .elements import ElementEmbedding
 from .harmonic_features import spherical_harmonics
 from .pairs import GaussianExpansion, cosine_envelope
 
@@ -64,7 +64,7 @@ class LocalEnvironment(nn.Module):
         self.cutoff = float(cutoff)
         self.smearing = GaussianExpansion(0.0, self.cutoff, num_rbf)
         self.radial = nn.Linear(num_rbf, channels, bias=False)
-        self.element = nn.Embedding(MAX_ATOMIC_NUMBER + 1, channels)
+        self.element = ElementEmbedding(channels)
         invariants = channels * (l_max + 2)
         self.out = nn.Sequential(nn.LayerNorm(invariants), nn.Linear(invariants, out_channels))
         degree = torch.cat([torch.full((2 * l + 1,), l) for l in range(l_max + 1)])

@@ -7,9 +7,9 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import to_dense_batch
 
+from ..groups.standardize import MAX_ATOMIC_NUMBER
 from ..solvers.tensors import TensorKind
 from ._utils import reset_children
-from .encoder import MAX_ATOMIC_NUMBER
 from .harmonic_features import SymmetrizedHarmonicFeatures, point_group_from_code
 from .pairs import GaussianExpansion
 from .tensor_head import SymmetricTensorHead, tensor_projector_batch

@@ -109,7 +109,8 @@ def grouped_attention(groups: list[PaddedGroup], biases: list[Tensor]) -> Attend
 class SpaceGroupTransformer(nn.Module):
     r"""Transformer over the atoms of each crystal, exactly invariant, weights shared by all groups.
 
-    Each atom token is an element embedding plus a linear map of its symmetrized Fourier
+    Each atom token is its element's features (:class:`ElementEmbedding`: physical
+    descriptors and a learned correction) plus a linear map of its symmetrized Fourier
     features (:class:`SymmetrizedFourierFeatures`, one fixed index set for every group) plus
     the crystal's group context (:class:`GroupContext`, computed from the operations) plus
     the invariant angular density of its neighbourhood (:class:`LocalEnvironment`).
@@ -118,7 +119,7 @@ class SpaceGroupTransformer(nn.Module):
     large cell never pads the small ones of its batch.
 
     .. math::
-        \mathbf{h}_i^{(0)} = \mathbf{E}[z_i] + \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}
+        \mathbf{h}_i^{(0)} = \mathbf{e}(z_i) + \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}
             + \mathbf{a}_i,
         \qquad y_b = \mathrm{MLP}\Big(\frac{1}{N_b}\sum_{i \in b} \mathbf{h}_i^{(L)}\Big)
 
