@@ -119,6 +119,30 @@ def test_unseen_group_is_invariant_after_training():
         assert_invariant(model, crystal(number), ("group", "description"))
 
 
+def test_group_dropout_drops_whole_crystals_group_inputs_in_training_only():
+    crystals = Batch.from_data_list([crystal(n) for n in (14, 62, 166, 225)])
+    inputs = (crystals.z, crystals.pos, crystals.cell, crystals.space_group, crystals.batch)
+    plain, dropped = small_transformer(), small_transformer(group_dropout=0.5)
+    torch.testing.assert_close(dropped(crystals), plain(crystals), rtol=0, atol=0)
+    encoder = dropped.encoder
+    full = encoder(*inputs)
+    fourier = encoder.fourier(encoder.features(*inputs[1:]))
+    group = fourier + encoder.context(crystals.space_group)[crystals.batch]
+    encoder.train()
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(20):
+        out = encoder(*inputs)
+        for b in range(4):
+            rows = crystals.batch == b
+            kept = torch.allclose(out[rows], full[rows], rtol=0, atol=1e-12)
+            assert kept or torch.allclose(out[rows], (full - group)[rows], rtol=0, atol=1e-12)
+            seen.add(kept)
+    assert seen == {True, False}
+    with pytest.raises(ValueError, match="group_dropout"):
+        small_transformer(group_dropout=1.0)
+
+
 def test_one_hot_ablation_is_invariant_but_per_group():
     model = small_transformer(group_embedding=True)
     assert model.encoder.context.embedding is not None and model.encoder.context.mlp is None

@@ -81,6 +81,7 @@ class CrystalGraphNetwork(nn.Module):
             faithful baseline only. (default: :obj:`None`, every neighbour)
         smooth (bool): Fade messages out at the cutoff; ``False`` is plain CGConv, whose
             output jumps when an image crosses the cutoff. (default: :obj:`True`)
+        group_dropout (float): See :class:`AtomEncoder`. (default: :obj:`0.0`)
 
     Shapes:
         - **input:** a ``Data``/``Batch``, or ``z`` :math:`(N,)`, ``pos`` :math:`(N, 3)`,
@@ -101,12 +102,13 @@ class CrystalGraphNetwork(nn.Module):
         invariance: Invariance = "normalizer",
         max_neighbors: int | None = None,
         smooth: bool = True,
+        group_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.hidden_channels, self.num_layers, self.out_channels = hidden_channels, num_layers, out_channels
         self.cutoff = float(cutoff)
         self.max_neighbors, self.smooth = max_neighbors, smooth
-        self.encoder = AtomEncoder(hidden_channels, fourier, radius, invariance)
+        self.encoder = AtomEncoder(hidden_channels, fourier, radius, invariance, group_dropout=group_dropout)
         self.smearing = GaussianExpansion(0.0, self.cutoff, num_gaussians)
         self.convs = nn.ModuleList(
             SmoothCGConv(hidden_channels, dim=num_gaussians, batch_norm=True) for _ in range(num_layers)

@@ -48,6 +48,11 @@ class AtomEncoder(nn.Module):
         radius (float): Fourier cutoff. (default: :obj:`5.0`)
         invariance (str): See :class:`SymmetrizedFourierFeatures`. (default: ``"normalizer"``)
         group_embedding (bool): See :class:`GroupContext`. (default: :obj:`False`)
+        group_dropout (float): In training, the probability that a crystal loses its
+            group-specific inputs (Fourier features and group context) for the step, so the
+            model also learns to predict from elements, volume and geometry alone, as it must
+            for a group whose features it never saw. Outputs are not rescaled; evaluation is
+            unaffected. (default: :obj:`0.0`)
 
     Shapes:
         - **input:** ``z`` :math:`(N,)`, ``pos`` :math:`(N, 3)`, ``cell`` :math:`(B, 3, 3)`,
@@ -62,9 +67,12 @@ class AtomEncoder(nn.Module):
         radius: float = 5.0,
         invariance: Invariance = "normalizer",
         group_embedding: bool = False,
+        group_dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.channels = channels
+        if not 0.0 <= group_dropout < 1.0:
+            raise ValueError(f"group_dropout must lie in [0, 1), got {group_dropout}")
+        self.channels, self.group_dropout = channels, group_dropout
         self.embedding = ElementEmbedding(channels)
         self.features = SymmetrizedFourierFeatures(radius, invariance) if fourier else None
         self.fourier = nn.Linear(self.features.out_channels, channels, bias=False) if fourier else None
@@ -83,8 +91,14 @@ class AtomEncoder(nn.Module):
         x = self.embedding(z)
         if self.features is not None:
             volume = (log_volume_per_atom(cell, batch) - LOG_TYPICAL_VOLUME).unsqueeze(-1).to(x.dtype)
-            crystal = self.context(space_group) + self.volume(volume)
-            x = x + self.fourier(self.features(pos, cell, space_group, batch)) + crystal[batch]
+            fourier = self.fourier(self.features(pos, cell, space_group, batch))
+            group = fourier + self.context(space_group)[batch]
+            if self.training and self.group_dropout > 0:
+                # whole crystals lose their group-specific inputs, not rescaled: the model
+                # learns to predict from elements, volume and geometry alone as well
+                keep = torch.rand(cell.shape[0], device=x.device) >= self.group_dropout
+                group = group * keep[batch].unsqueeze(-1).to(group.dtype)
+            x = x + group + self.volume(volume)[batch]
         return x
 
     def __repr__(self) -> str:

@@ -146,6 +146,7 @@ class SpaceGroupTransformer(nn.Module):
         environment_cutoff (float): Their radius in Angstrom, at most ``cutoff``; a radius
             that holds the first coordination shells keeps their bond angles apart from those
             of farther atoms. (default: :obj:`3.5`)
+        group_dropout (float): See :class:`AtomEncoder`. (default: :obj:`0.0`)
 
     Shapes:
         - **input:** a ``Data``/``Batch`` from :func:`spacegroup_nn.data.from_structure`, or
@@ -167,13 +168,14 @@ class SpaceGroupTransformer(nn.Module):
         group_embedding: bool = False,
         environment: bool = True,
         environment_cutoff: float = 3.5,
+        group_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if environment and not 0 < environment_cutoff <= cutoff:
             raise ValueError(f"environment_cutoff must lie in (0, {cutoff}], got {environment_cutoff}")
         self.hidden_channels, self.num_layers, self.heads = hidden_channels, num_layers, heads
         self.out_channels = out_channels
-        self.encoder = AtomEncoder(hidden_channels, True, radius, invariance, group_embedding)
+        self.encoder = AtomEncoder(hidden_channels, True, radius, invariance, group_embedding, group_dropout)
         self.pairs = PeriodicPairFeatures(cutoff, num_rbf)
         self.environment = (
             LocalEnvironment(hidden_channels, cutoff=environment_cutoff) if environment else None
