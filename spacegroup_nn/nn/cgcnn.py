@@ -57,12 +57,12 @@ class CrystalGraphNetwork(nn.Module):
     followed by mean pooling and an MLP. The element features :math:`\mathbf{e}` are a linear
     map of physical descriptors (:class:`ElementEmbedding`), as CGCNN's atom feature vectors
     are (group, period, electronegativity, radius, ionization energy, electron affinity,
-    block, volume), plus a learned per-element correction. Edges are every periodic image within ``cutoff``
-    (no neighbour cap, so symmetry-equivalent atoms have equivalent neighbourhoods), and
-    messages fade out smoothly at the cutoff (:class:`SmoothCGConv`), so the output is a
-    continuous function of the positions. With
-    ``fourier=True`` each atom also receives its symmetrized Fourier features and the group
-    context, with weights shared by all groups.
+    block, volume), plus a learned per-element correction. Edges are every periodic image
+    within ``cutoff`` (no neighbour cap, so symmetry-equivalent atoms have equivalent
+    neighbourhoods), and messages fade out smoothly at the cutoff (:class:`SmoothCGConv`), so
+    the output is a continuous function of the positions. With ``fourier=True`` each atom
+    also receives its symmetrized Fourier features and the group context, with weights
+    shared by all groups.
 
     Args:
         hidden_channels (int): Atom feature size. (default: :obj:`64`)

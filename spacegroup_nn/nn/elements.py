@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ __all__ = ["ELEMENT_PROPERTIES", "ElementEmbedding", "element_descriptors"]
 
 #: pymatgen ``Element`` attributes of the descriptor and the map applied before
 #: standardization (logarithms for quantities spanning orders of magnitude)
-ELEMENT_PROPERTIES: dict[str, object] = {
+ELEMENT_PROPERTIES: dict[str, Callable[[float], float]] = {
     "row": float,
     "group": float,
     "X": float,
@@ -31,15 +32,16 @@ ELEMENT_PROPERTIES: dict[str, object] = {
 BLOCKS = ("s", "p", "d", "f")
 
 
-def _value(element: object, name: str) -> float:
+def _mapped_property(element: object, name: str) -> float:
+    """Property ``name`` of a pymatgen ``Element``, mapped; NaN where pymatgen has no value."""
     try:
         value = getattr(element, name)
     except (AttributeError, KeyError, ValueError, TypeError):
         return math.nan
-    if value is None:
+    transform = ELEMENT_PROPERTIES[name]
+    if value is None or not math.isfinite(value := float(value)) or (transform is math.log and value <= 0):
         return math.nan
-    value = float(value)
-    return value if math.isfinite(value) and (ELEMENT_PROPERTIES[name] is float or value > 0) else math.nan
+    return transform(value)
 
 
 @functools.cache
@@ -61,16 +63,10 @@ def element_descriptors() -> np.ndarray:
         warnings.simplefilter("ignore")  # pymatgen warns on every missing property
         for z in range(1, MAX_ATOMIC_NUMBER + 1):
             element = Element.from_Z(z)
-            for column, (name, transform) in enumerate(ELEMENT_PROPERTIES.items()):
-                value = _value(element, name)
-                table[z, column] = transform(value) if math.isfinite(value) else math.nan
+            table[z] = [_mapped_property(element, name) for name in ELEMENT_PROPERTIES]
             blocks[z, BLOCKS.index(element.block)] = 1.0
-    known = np.isfinite(table[1:])
-    mean = np.nanmean(table[1:], axis=0)
-    std = np.nanstd(table[1:], axis=0)
+    mean, std = np.nanmean(table[1:], axis=0), np.nanstd(table[1:], axis=0)
     standardized = np.where(np.isfinite(table), (table - mean) / std, 0.0)
-    standardized[0] = 0.0
-    assert known.any(axis=0).all()
     descriptors = np.concatenate([standardized, blocks], axis=1)
     descriptors.setflags(write=False)
     return descriptors
