@@ -1,6 +1,6 @@
 """Elastic tensors on mp_elastic: a Laue-class-projected head against an unconstrained one.
 
-    nice -n 5 python benchmarks/bench_elastic.py            # full run, 3 seeds: 4.7 min CPU
+    nice -n 5 python benchmarks/bench_elastic.py            # full run, 3 seeds: 1.8 min CPU
     python benchmarks/bench_elastic.py --smoke              # tiny, for the test suite
 
 Both models are the same :class:`~spacegroup_nn.nn.crystal_tensor.CrystalTensorModel`
@@ -19,8 +19,8 @@ splits, with every operation ``g`` of the crystal's point group applied to the C
 tensor ``C_ijkl`` (rotations from the space group's fractional operations and the crystal's
 standardized lattice): a measurement independent of the projector of the exact head.
 
-The full run took 4.7 min of CPU (one torch thread; 280 s) and 8.6 min wall on the shared
-2-core machine. Writes ``benchmarks/results/bench_elastic.json`` and
+The full run took 1.8 min of CPU (one torch thread; 107 s) and 1.8 min wall on the shared
+2-core machine (2026-12-04). Writes ``benchmarks/results/bench_elastic.json`` and
 ``docs/benchmarks_elastic.md``.
 Data come from ``--data-dir`` (default ``$SPACEGROUP_NN_DATA`` or ``../shared/datasets``).
 """
