@@ -18,8 +18,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -27,29 +26,16 @@ import numpy as np
 import torch
 
 from spacegroup_nn.nn import SpaceGroupTransformer
-from spacegroup_nn.training import MODELS, GraphCache, TrainConfig, fit
+from spacegroup_nn.training import GraphCache, TrainConfig, fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_all import DATASETS, DEFAULT_DATA, ROOT, _budget, _splits  # the benchmark's settings
+from run_all import DATASETS, DEFAULT_DATA, ROOT, _budget, _splits, registered_models  # the settings
 
 OURS = "transformer"
 
 
 def _transformer(out_channels: int, cutoff: float) -> SpaceGroupTransformer:
     return SpaceGroupTransformer(out_channels=out_channels, environment_cutoff=cutoff)
-
-
-@contextmanager
-def _radius_models(cutoffs: Sequence[float]) -> Iterator[dict[float, str]]:
-    """Register our transformer at each environment radius in :data:`MODELS` while in use."""
-    names = {cutoff: f"{OURS}_environment{cutoff:g}" for cutoff in cutoffs}
-    for cutoff, name in names.items():
-        MODELS[name] = partial(_transformer, cutoff=cutoff)
-    try:
-        yield names
-    finally:
-        for name in names.values():
-            del MODELS[name]
 
 
 def screen(args: argparse.Namespace) -> dict:
@@ -60,7 +46,8 @@ def screen(args: argparse.Namespace) -> dict:
     budget = _budget(name, OURS, args)
     graphs = GraphCache()
     runs = {}
-    with _radius_models(args.cutoffs) as names:
+    names = {cutoff: f"{OURS}_environment{cutoff:g}" for cutoff in args.cutoffs}
+    with registered_models({names[cutoff]: partial(_transformer, cutoff=cutoff) for cutoff in names}):
         for cutoff, model in names.items():
             runs[f"{cutoff:g}"] = entry = {"val_mae": [], "cpu_seconds": []}
             for seed in args.seeds:

@@ -30,7 +30,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,6 +40,7 @@ import torch
 
 from spacegroup_nn import zero_shot
 from spacegroup_nn.training import GROUP_DROPOUT, GraphCache, TrainConfig, fit, load_checkpoint, predictions
+from spacegroup_nn.training import MODELS as MODELS_BY_NAME
 from spacegroup_nn.workflows import SYNTHETIC, load_dataset, load_splits
 from spacegroup_nn.zero_shot import format_table, group_errors, plot, run_zero_shot
 
@@ -242,17 +244,18 @@ def _test_plots(results: dict, test: Sequence, args: argparse.Namespace) -> None
     results["test_per_group"] = per_group
 
 
-def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
-    """The zero-shot protocol once per seed (each seed draws its own held-out groups)."""
+def zero_shot_runs(name: str, models: Sequence[str], directory: Path, args: argparse.Namespace) -> list[dict]:
+    """The zero-shot protocol of ``models`` on dataset ``name`` once per seed of ``args.seeds``
+    (each seed draws its own held-out groups), runs under ``directory / seedS``."""
     source, target = DATASETS[name].source, DATASETS[name].target
     path = source if source == SYNTHETIC else args.data_dir / source
     crystals = list(load_dataset(path, target, limit=args.limit, cache=args.cache))
     graphs = GraphCache()  # every seed trains on the same crystals
-    runs = [
+    return [
         run_zero_shot(
             crystals,
-            args.zero_shot_models,
-            args.out / "zero_shot" / name / f"seed{seed}",
+            models,
+            directory / f"seed{seed}",
             seed=seed,
             epochs=_epochs(name, args),
             batch_size=_batch_size(name, args),
@@ -262,16 +265,32 @@ def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
         )
         for seed in args.seeds
     ]
+
+
+def zero_shot_summary(runs: Sequence[dict], models: Sequence[str]) -> dict[str, dict[str, list[float]]]:
+    """Per model, the in-distribution MAE, held-out MAE and their ratio of every seed's run."""
+    keys = ("in_distribution_mae", "held_out_mae", "ratio")
+    return {model: {key: [run["models"][model][key] for run in runs] for key in keys} for model in models}
+
+
+def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
+    """The zero-shot protocol of every zero-shot model once per seed, its plot and summary."""
+    runs = zero_shot_runs(name, args.zero_shot_models, args.out / "zero_shot" / name, args)
     plot(runs[0], args.figures / f"zero_shot_{name}.png")
-    summary = {
-        model: {
-            key: [run["models"][model][key] for run in runs]
-            for key in ("in_distribution_mae", "held_out_mae", "ratio")
-        }
-        for model in args.zero_shot_models
-    }
+    summary = zero_shot_summary(runs, args.zero_shot_models)
     epochs, batch_size = _epochs(name, args), _batch_size(name, args)
     return {"epochs": epochs, "batch_size": batch_size, "runs": runs, "summary": summary}
+
+
+@contextmanager
+def registered_models(factories: dict[str, Callable[[int], torch.nn.Module]]) -> Iterator[list[str]]:
+    """Add model variants of a screen to :data:`spacegroup_nn.training.MODELS` while in use."""
+    MODELS_BY_NAME.update(factories)
+    try:
+        yield list(factories)
+    finally:
+        for name in factories:
+            del MODELS_BY_NAME[name]
 
 
 def _run_cpu(result: dict) -> list[float | None]:
