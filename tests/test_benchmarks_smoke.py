@@ -158,6 +158,30 @@ def test_environment_cutoff_smoke(tmp_path, datasets_dir):
     assert "| 3 |" in module.table(result)
 
 
+def test_group_dropout_smoke(tmp_path):
+    """The group-dropout screen runs the zero-shot protocol per rate and leaves MODELS as it was."""
+    from spacegroup_nn.training import MODELS
+
+    module = load_script("group_dropout")
+    models = dict(MODELS)
+    result = module.main(["--dataset", "synthetic", "--limit", "60", "--epochs", "1", "--rates", "0,0.5",
+                          "--seeds", "0", "--out", str(tmp_path), "--json", str(tmp_path / "screen.json"),
+                          "--cache", str(tmp_path / "cache")])  # fmt: skip
+    assert MODELS == models
+    assert json.loads((tmp_path / "screen.json").read_text()) == result
+    assert set(result["runs"]) == {"0", "0.5"}
+    for run in result["runs"].values():
+        assert len(run["held_out_mae"]) == 1 and run["held_out_mae"][0] > 0
+    assert "| 0.5 |" in module.table(result)
+
+
+@pytest.mark.parametrize("rates", ["0.5,0.50", "1,0.5", "-0.1"])
+def test_group_dropout_rejects_repeated_or_out_of_range_rates(rates, capsys):
+    with pytest.raises(SystemExit):
+        load_script("group_dropout").main(["--rates", rates])
+    assert "--rates" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("cutoffs", ["3,3.0", "0,3", "3,7"])
 def test_environment_cutoff_rejects_repeated_or_out_of_range_radii(cutoffs, capsys):
     with pytest.raises(SystemExit):
