@@ -15,21 +15,27 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from spacegroup_nn.nn import SpaceGroupTransformer
 from spacegroup_nn.training import GraphCache, TrainConfig, fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_all import DATASETS, DEFAULT_DATA, ROOT, _budget, _splits, registered_models  # the settings
+from run_all import (  # the settings
+    DATASETS,
+    ROOT,
+    _budget,
+    _splits,
+    registered_models,
+    run_screen,
+    screen_arguments,
+    screen_values,
+)
 
 OURS = "transformer"
 
@@ -87,46 +93,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "--dataset", default="carbon_24", choices=[n for n, d in DATASETS.items() if d.property_table]
     )
     parser.add_argument("--cutoffs", default="3,3.5,4,5", help="comma-separated radii in Angstrom")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--epochs", type=int, help="default: the dataset's own")
-    parser.add_argument("--batch-size", type=int, help="default: the tuned or the dataset's own")
-    parser.add_argument("--limit", type=int, help="first LIMIT rows only")
-    parser.add_argument("--threads", type=int)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument(
         "--out",
         type=Path,
         default=ROOT / "benchmarks" / "results" / "run_all",
         help="the benchmark's results, whose tuned settings are used; runs go to OUT/environment_cutoff",
     )
-    parser.add_argument(
-        "--json", type=Path, help="default: benchmarks/results/environment_cutoff_DATASET.json"
-    )
-    parser.add_argument("--cache", type=Path, help="dataset cache directory")
-    parser.add_argument("--progress", action="store_true", help="show progress bars")
+    screen_arguments(parser, "environment_cutoff")
     args = parser.parse_args(argv)
-    args.cutoffs = [float(value) for value in args.cutoffs.split(",")]
-    if len({f"{cutoff:g}" for cutoff in args.cutoffs}) < len(args.cutoffs):
-        parser.error(f"--cutoffs repeats a radius: {args.cutoffs}")
-    for cutoff in args.cutoffs:  # the model's own check, before any data is loaded
-        try:
-            _transformer(1, cutoff)
-        except ValueError as error:
-            parser.error(f"--cutoffs: {error}")
+    args.cutoffs = screen_values(parser, args.cutoffs, "--cutoffs", lambda cutoff: _transformer(1, cutoff))
     args.seeds = [int(seed) for seed in args.seeds.split(",")]
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    start = time.process_time()
-    result = screen(args)
-    result["command"] = "python benchmarks/environment_cutoff.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
-    result["cpu_seconds"] = time.process_time() - start
-    path = args.json or ROOT / "benchmarks" / "results" / f"environment_cutoff_{args.dataset}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(result))
-    print(f"wrote {path}")
-    return result
+    return run_screen("environment_cutoff", screen, table, args, argv)
 
 
 if __name__ == "__main__":

@@ -14,24 +14,23 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from spacegroup_nn.nn import SpaceGroupTransformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_all import (  # the settings
     DATASETS,
-    DEFAULT_DATA,
     ROOT,
     registered_models,
+    run_screen,
+    screen_arguments,
+    screen_values,
     zero_shot_runs,
     zero_shot_summary,
 )
@@ -75,40 +74,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     zero_shot = [name for name, dataset in DATASETS.items() if dataset.zero_shot]
     parser.add_argument("--dataset", default="carbon_24", choices=zero_shot)
     parser.add_argument("--rates", default="0,0.25,0.5,0.75", help="comma-separated rates in [0, 1)")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--epochs", type=int, help="default: the dataset's own")
-    parser.add_argument("--batch-size", type=int, help="default: the dataset's own")
-    parser.add_argument("--limit", type=int, help="first LIMIT rows only")
-    parser.add_argument("--threads", type=int)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument(
         "--out", type=Path, default=ROOT / "runs", help="checkpoints go to OUT/group_dropout/DATASET"
     )
-    parser.add_argument("--json", type=Path, help="default: benchmarks/results/group_dropout_DATASET.json")
-    parser.add_argument("--cache", type=Path, help="dataset cache directory")
-    parser.add_argument("--progress", action="store_true", help="show progress bars")
+    screen_arguments(parser, "group_dropout")
     args = parser.parse_args(argv)
-    args.rates = [float(value) for value in args.rates.split(",")]
-    if len({f"{rate:g}" for rate in args.rates}) < len(args.rates):
-        parser.error(f"--rates repeats a rate: {args.rates}")
-    for rate in args.rates:  # the model's own check, before any data is loaded
-        try:
-            _transformer(1, rate)
-        except ValueError as error:
-            parser.error(f"--rates: {error}")
+    args.rates = screen_values(parser, args.rates, "--rates", lambda rate: _transformer(1, rate))
     args.seeds = [int(seed) for seed in args.seeds.split(",")]
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    start = time.process_time()
-    result = screen(args)
-    arguments = argv if argv is not None else sys.argv[1:]
-    result["command"] = "python benchmarks/group_dropout.py " + " ".join(arguments)
-    result["cpu_seconds"] = time.process_time() - start
-    path = args.json or ROOT / "benchmarks" / "results" / f"group_dropout_{args.dataset}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(table(result))
-    print(f"wrote {path}")
-    return result
+    return run_screen("group_dropout", screen, table, args, argv)
 
 
 if __name__ == "__main__":

@@ -282,6 +282,59 @@ def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
     return {"epochs": epochs, "batch_size": batch_size, "runs": runs, "summary": summary}
 
 
+def screen_arguments(parser: argparse.ArgumentParser, script: str) -> None:
+    """The options every screen script shares: seeds, budget, data, threads and outputs."""
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, help="default: the dataset's own")
+    parser.add_argument("--batch-size", type=int, help="default: as in run_all.py")
+    parser.add_argument("--limit", type=int, help="first LIMIT rows only")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--json", type=Path, help=f"default: benchmarks/results/{script}_DATASET.json")
+    parser.add_argument("--cache", type=Path, help="dataset cache directory")
+    parser.add_argument("--progress", action="store_true", help="show progress bars")
+
+
+def screen_values(
+    parser: argparse.ArgumentParser, text: str, option: str, build: Callable[[float], object]
+) -> list[float]:
+    """The comma-separated values of a screen's ``option``, each checked by ``build`` (the
+    model's own check, before any data is loaded); a repeated or rejected value is a usage error."""
+    values = [float(value) for value in text.split(",")]
+    if len({f"{value:g}" for value in values}) < len(values):
+        parser.error(f"{option} repeats a value: {values}")
+    for value in values:
+        try:
+            build(value)
+        except ValueError as error:
+            parser.error(f"{option}: {error}")
+    return values
+
+
+def run_screen(
+    script: str,
+    screen: Callable[[argparse.Namespace], dict],
+    table: Callable[[dict], str],
+    args: argparse.Namespace,
+    argv: Sequence[str] | None,
+) -> dict:
+    """Run a screen of ``benchmarks/{script}.py`` on ``args.threads`` threads, record its
+    command and CPU time, write its JSON (``args.json``, default
+    ``benchmarks/results/{script}_{dataset}.json``) and print its table."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start = time.process_time()
+    result = screen(args)
+    arguments = argv if argv is not None else sys.argv[1:]
+    result["command"] = f"python benchmarks/{script}.py " + " ".join(arguments)
+    result["cpu_seconds"] = time.process_time() - start
+    path = args.json or ROOT / "benchmarks" / "results" / f"{script}_{args.dataset}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(f"wrote {path}")
+    return result
+
+
 @contextmanager
 def registered_models(factories: dict[str, Callable[[int], torch.nn.Module]]) -> Iterator[list[str]]:
     """Add model variants of a screen to :data:`spacegroup_nn.training.MODELS` while in use."""
