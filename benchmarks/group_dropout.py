@@ -1,7 +1,8 @@
 """Zero-shot error of our transformer at several group-dropout rates.
 
-Runs the zero-shot protocol of ``run_all.py`` (the dataset's epochs and batch size, the
-same seeds and so the same held-out groups) with ``transformer`` trained at each
+Runs the zero-shot protocol of ``run_all.py`` (the settings of ``transformer``'s property
+table: the dataset's epochs and the learning rate and batch size ``run_all.py --tune`` chose;
+the same seeds and so the same held-out groups) with ``transformer`` trained at each
 ``group_dropout`` of ``--rates``, and reports in-distribution and held-out MAE per rate (mean
 over the seeds). The rate of :data:`spacegroup_nn.training.GROUP_DROPOUT` reproduces the
 zero-shot table's own runs.
@@ -45,7 +46,8 @@ def screen(args: argparse.Namespace) -> dict:
     names = {f"{rate:g}": f"transformer_group_dropout{rate:g}" for rate in args.rates}
     factories = {names[f"{rate:g}"]: partial(_transformer, rate=rate) for rate in args.rates}
     with registered_models(factories) as models:
-        runs = zero_shot_runs(args.dataset, models, args.out / "group_dropout" / args.dataset, args)
+        directory, tuned_as = args.out / "group_dropout" / args.dataset, dict.fromkeys(models, "transformer")
+        runs = zero_shot_runs(args.dataset, models, directory, args, tuned_as=tuned_as)
     summary = zero_shot_summary(runs, models)
     return {
         "dataset": args.dataset,
@@ -75,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--dataset", default="carbon_24", choices=zero_shot)
     parser.add_argument("--rates", default="0,0.25,0.5,0.75", help="comma-separated rates in [0, 1)")
     parser.add_argument(
-        "--out", type=Path, default=ROOT / "runs", help="checkpoints go to OUT/group_dropout/DATASET"
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "run_all",
+        help="the benchmark's results, whose tuned settings are used; runs go to OUT/group_dropout/DATASET",
     )
     screen_arguments(parser, "group_dropout")
     args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ model gets the same split, epochs, optimizer and target normalization
 and ``--tune batch_size`` its batch size, from the grids of :data:`TUNING` by validation MAE
 (first seed, the dataset's epochs; the test set is not read) and saves the choice, which that
 dataset's property table then uses; without it every model trains at the shared default.
-The zero-shot runs use the dataset's batch size for every model.
+The zero-shot runs train every model at the settings of its property table.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -59,8 +59,8 @@ class Benchmark(NamedTuple):
 
 
 #: Epochs were set for the 2-hour CPU budget of issue 4 (smaller datasets get more epochs).
-#: The batch size is the dataset's default: the zero-shot runs use it for every model, and a
-#: property table for every model whose batch was not tuned (``--tune batch_size``); it is 32
+#: The batch size is the dataset's default, for every model whose batch was not tuned
+#: (``--tune batch_size``), in its property table and zero-shot runs alike; it is 32
 #: for mp_elastic's 960 training crystals. The synthetic set is only for zero-shot: its
 #: property table is not one of the issue's tables.
 DATASETS = {
@@ -244,24 +244,36 @@ def _test_plots(results: dict, test: Sequence, args: argparse.Namespace) -> None
     results["test_per_group"] = per_group
 
 
-def zero_shot_runs(name: str, models: Sequence[str], directory: Path, args: argparse.Namespace) -> list[dict]:
+def zero_shot_runs(
+    name: str,
+    models: Sequence[str],
+    directory: Path,
+    args: argparse.Namespace,
+    tuned_as: Mapping[str, str] | None = None,
+) -> list[dict]:
     """The zero-shot protocol of ``models`` on dataset ``name`` once per seed of ``args.seeds``
-    (each seed draws its own held-out groups), runs under ``directory / seedS``."""
+    (each seed draws its own held-out groups), runs under ``directory / seedS``.
+
+    Every model trains at the settings of its property table (:func:`_budget`: the dataset's
+    epochs and the learning rate and batch size ``--tune`` chose, else the defaults); a
+    model variant of a screen can take those of the model ``tuned_as[variant]``.
+    """
     source, target = DATASETS[name].source, DATASETS[name].target
     path = source if source == SYNTHETIC else args.data_dir / source
     crystals = list(load_dataset(path, target, limit=args.limit, cache=args.cache))
     graphs = GraphCache()  # every seed trains on the same crystals
+    tuned_as = tuned_as or {}
+    budgets = {model: _budget(name, tuned_as.get(model, model), args) for model in models}
     return [
         run_zero_shot(
             crystals,
             models,
             directory / f"seed{seed}",
             seed=seed,
-            epochs=_epochs(name, args),
-            batch_size=_batch_size(name, args),
             progress=args.progress,
             resume=True,
             graphs=graphs,
+            model_options=budgets,
         )
         for seed in args.seeds
     ]
@@ -278,8 +290,7 @@ def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
     runs = zero_shot_runs(name, args.zero_shot_models, args.out / "zero_shot" / name, args)
     plot(runs[0], args.figures / f"zero_shot_{name}.png")
     summary = zero_shot_summary(runs, args.zero_shot_models)
-    epochs, batch_size = _epochs(name, args), _batch_size(name, args)
-    return {"epochs": epochs, "batch_size": batch_size, "runs": runs, "summary": summary}
+    return {"epochs": _epochs(name, args), "runs": runs, "summary": summary}
 
 
 def screen_arguments(parser: argparse.ArgumentParser, script: str) -> None:
@@ -384,17 +395,19 @@ def _zero_shot_summary(result: dict) -> list[str]:
     """Mean ± std over seeds of in-distribution MAE, held-out MAE and their ratio, per model."""
     ours = result["summary"].get("transformer")
     lines = [
-        "| model | in-distribution MAE | held-out MAE | held-out / in-distribution | "
+        "| model | lr | batch | in-distribution MAE | held-out MAE | held-out / in-distribution | "
         "held-out / one-hot held-out |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     onehot = result["summary"].get("transformer_onehot")
     for model, entry in result["summary"].items():
         versus = (
             _mean_std(np.divide(entry["held_out_mae"], onehot["held_out_mae"])) if onehot is not None else "-"
         )
+        trained = result["runs"][0]["models"][model]
         lines.append(
-            f"| {model} | {_mean_std(entry['in_distribution_mae'])} | {_mean_std(entry['held_out_mae'])} | "
+            f"| {model} | {trained['lr']:g} | {trained['batch_size']} | "
+            f"{_mean_std(entry['in_distribution_mae'])} | {_mean_std(entry['held_out_mae'])} | "
             f"{_mean_std(entry['ratio'])} | {versus} |"
         )
     if ours is not None:
@@ -470,8 +483,9 @@ def render(results_dir: Path, docs_dir: Path) -> str:
         f"plane waves, group context) trains with the same group dropout ({GROUP_DROPOUT}). Every",
         "model gets the same split, epochs, optimizer and target normalization. Learning rates",
         "and batch sizes: where a dataset's section shows a tuning table, each model trains at",
-        "the value it chose there, from the same grid and by validation MAE (`--tune`);",
-        "elsewhere every model trains at the shared default (learning",
+        "the value it chose there, from the same grid and by validation MAE (`--tune`), in",
+        "that table and in the dataset's zero-shot runs alike; elsewhere every model trains at",
+        "the shared default (learning",
         "rate 0.001, the dataset's batch size).",
         "",
     ]
@@ -556,7 +570,8 @@ def render(results_dir: Path, docs_dir: Path) -> str:
         lines += [
             f"## Zero-shot: {name}",
             "",
-            f"`{result['settings']['command']}`: {result['epochs']} epochs, batch {result['batch_size']}, "
+            f"`{result['settings']['command']}`: {result['epochs']} epochs, every model at the "
+            "learning rate and batch size of its property table (columns lr and batch), "
             f"seeds {result['settings']['seeds']} (each seed holds out its own groups); "
             f"training CPU time {_cpu([result])}.",
             "",

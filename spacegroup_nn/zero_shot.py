@@ -18,7 +18,7 @@ import json
 import math
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +120,7 @@ def run_zero_shot(
     progress: bool = True,
     resume: bool = False,
     graphs: GraphCache | None = None,
+    model_options: Mapping[str, Mapping[str, float]] | None = None,
     **train_options: float,
 ) -> dict:
     """Train every model on the in-distribution groups; compare held-out and in-distribution MAE.
@@ -140,14 +141,19 @@ def run_zero_shot(
         Searches each model's periodic graph of ``data`` once: pass one cache to the calls of
         several seeds on the same ``data`` to share the searches; by default the models of
         this call share a cache of their own.
+    model_options : mapping, optional
+        Per model name, :class:`~spacegroup_nn.training.TrainConfig` fields of that model
+        alone (e.g. its tuned lr and batch_size); they take precedence over ``train_options``.
     train_options
-        Further :class:`~spacegroup_nn.training.TrainConfig` fields (epochs, batch_size, lr).
+        Further :class:`~spacegroup_nn.training.TrainConfig` fields (epochs, batch_size, lr)
+        of every model.
 
     Returns
     -------
     dict
         Held-out groups, split sizes and, per model, in-distribution test MAE, held-out MAE,
-        their ratio, per-group and per-system held-out errors and seconds per epoch, and the
+        their ratio, per-group and per-system held-out errors, seconds per epoch and the
+        training settings (epochs, lr, batch_size), and the
         CPU seconds of the graph searches of this call, which the models' own do not contain.
     """
     graphs = GraphCache() if graphs is None else graphs
@@ -159,7 +165,8 @@ def run_zero_shot(
         "models": {},
     }
     for name in models:
-        config = TrainConfig.for_model(name, target=target, seed=seed, **train_options)
+        options = {**train_options, **(model_options or {}).get(name, {})}
+        config = TrainConfig.for_model(name, target=target, seed=seed, **options)
         directory = Path(out_dir) / name
         prepared = zero_shot_split(graphs(data, config), fraction, seed)  # the same split, graphs stored
         metrics = fit(
@@ -184,6 +191,9 @@ def run_zero_shot(
             "per_system": breakdown["system"],
             "seconds_per_epoch": metrics["seconds_per_epoch"],
             "cpu_seconds": metrics["cpu_seconds"],
+            "epochs": config.epochs,
+            "lr": config.lr,
+            "batch_size": config.batch_size,
         }
     results["graph_cpu_seconds"] = graphs.cpu_seconds - searched
     Path(out_dir).mkdir(parents=True, exist_ok=True)

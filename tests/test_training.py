@@ -170,7 +170,10 @@ def test_holdout_is_stratified_and_never_leaks(crystals):
 def test_zero_shot_runs_searching_each_graph_once_over_models_and_seeds(crystals, tmp_path, searches):
     cache, models = GraphCache(), ["transformer", "transformer_onehot"]
     options = {"epochs": 1, "batch_size": 8, "progress": False, "graphs": cache}
-    results = run_zero_shot(crystals, models, tmp_path / "seed0", **options)
+    tuned = {"transformer_onehot": {"lr": 3e-3, "batch_size": 4}}  # one model's own settings
+    results = run_zero_shot(crystals, models, tmp_path / "seed0", model_options=tuned, **options)
+    trained = {name: (entry["lr"], entry["batch_size"]) for name, entry in results["models"].items()}
+    assert trained == {"transformer": (TrainConfig.lr, 8), "transformer_onehot": (3e-3, 4)}
     for entry in results["models"].values():
         assert entry["held_out_mae"] > 0 and entry["in_distribution_mae"] > 0
         assert set(entry["per_group"]) == set(results["protocol"]["held_out_groups"])
