@@ -46,8 +46,8 @@ def screen(args: argparse.Namespace) -> dict:
     names = {f"{rate:g}": f"transformer_group_dropout{rate:g}" for rate in args.rates}
     factories = {names[f"{rate:g}"]: partial(_transformer, rate=rate) for rate in args.rates}
     with registered_models(factories) as models:
-        directory, tuned_as = args.out / "group_dropout" / args.dataset, dict.fromkeys(models, "transformer")
-        runs = zero_shot_runs(args.dataset, models, directory, args, tuned_as=tuned_as)
+        tuned_as = dict.fromkeys(models, "transformer")  # every rate trains at ours' settings
+        runs = zero_shot_runs(args.dataset, models, args.out / "group_dropout" / args.dataset, args, tuned_as)
     summary = zero_shot_summary(runs, models)
     return {
         "dataset": args.dataset,

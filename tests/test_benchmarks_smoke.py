@@ -159,11 +159,13 @@ def test_environment_cutoff_smoke(tmp_path, datasets_dir):
 
 
 def test_group_dropout_smoke(tmp_path):
-    """The group-dropout screen runs the zero-shot protocol per rate and leaves MODELS as it was."""
+    """The group-dropout screen runs the zero-shot protocol per rate at the settings tuned for
+    ``transformer`` and leaves MODELS as it was."""
     from spacegroup_nn.training import MODELS
 
     module = load_script("group_dropout")
     models = dict(MODELS)
+    (tmp_path / "tune_lr_synthetic.json").write_text(json.dumps({"best": {"transformer": 3e-3}}))
     result = module.main(["--dataset", "synthetic", "--limit", "60", "--epochs", "1", "--rates", "0,0.5",
                           "--seeds", "0", "--out", str(tmp_path), "--json", str(tmp_path / "screen.json"),
                           "--cache", str(tmp_path / "cache")])  # fmt: skip
@@ -173,6 +175,8 @@ def test_group_dropout_smoke(tmp_path):
     for run in result["runs"].values():
         assert len(run["held_out_mae"]) == 1 and run["held_out_mae"][0] > 0
     assert "| 0.5 |" in module.table(result)
+    trained = json.loads((tmp_path / "group_dropout" / "synthetic" / "seed0" / "zero_shot.json").read_text())
+    assert {entry["lr"] for entry in trained["models"].values()} == {3e-3}
 
 
 @pytest.mark.parametrize("rates", ["0.5,0.50", "1,0.5", "-0.1"])
