@@ -35,7 +35,15 @@ the training split drawn with seed ``s`` (nested across sizes); the seed also in
 model, so the spread over seeds covers both. Validation (model selection) and test use fixed
 subsets of the dataset's splits, the same for every method, size and seed. Epochs at size
 ``n``: ``max(epochs, ceil(min_steps / ceil(n / batch_size)))``, so every run takes at least
-``min_steps`` optimizer steps and the largest sizes still see ``epochs`` passes.
+``min_steps`` optimizer steps and the largest sizes still see ``epochs`` passes. A dataset
+with a property table (``property_<dataset>.json`` of ``--tuned-from``, written by
+``run_all.py``) sets these per method from the table's model (``transformer`` for exact,
+``transformer_raw_augmented`` for augmentation, ``transformer_raw`` for the soft loss and
+unconstrained): its tuned learning rate and batch size, its ``epochs``, and as ``min_steps``
+the steps of its full run (``epochs * ceil(n_train / batch_size)``). Every size then gets the
+table's compute, and the full-split point repeats the table's training. Without a table
+(the synthetic set) every method uses lr 1e-3 and the ``--batch-size``, ``--epochs`` and
+``--min-steps`` given.
 
 Power law: ``MAE = a n^-b`` fitted by least squares to the log of the seed-mean test MAE
 against ``log n``; the uncertainty of ``b`` is the standard error of that fit and, as a
@@ -54,7 +62,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +116,7 @@ class Method:
     """
 
     model: str
+    tuned_as: str
     augment: bool = False
     soft: bool = False
     averaged: bool = False
@@ -115,18 +124,60 @@ class Method:
 
 
 METHODS = {
-    "exact": Method("transformer"),
-    "augmentation": Method("transformer_raw", augment=True),
-    "soft_loss": Method("transformer_raw", soft=True),
-    "test_time_averaging": Method("transformer_raw", averaged=True, trained_as="unconstrained"),
-    "unconstrained": Method("transformer_raw"),
+    "exact": Method("transformer", "transformer"),
+    "augmentation": Method("transformer_raw", "transformer_raw_augmented", augment=True),
+    "soft_loss": Method("transformer_raw", "transformer_raw", soft=True),
+    "test_time_averaging": Method(
+        "transformer_raw", "transformer_raw", averaged=True, trained_as="unconstrained"
+    ),
+    "unconstrained": Method("transformer_raw", "transformer_raw"),
 }
 
 
-def epochs_for(size: int, args: argparse.Namespace) -> int:
-    """Epochs at training-set size ``size``: at least ``args.epochs`` and ``args.min_steps`` steps."""
-    batches = math.ceil(size / args.batch_size)
-    return max(args.epochs, math.ceil(args.min_steps / batches))
+@dataclass(frozen=True)
+class Budget:
+    """Optimizer settings of one trained method on one dataset.
+
+    Attributes
+    ----------
+    lr, batch_size : float, int
+        AdamW learning rate and batch size.
+    epochs, min_steps : int
+        Every run takes at least ``epochs`` epochs and ``min_steps`` optimizer steps.
+    """
+
+    lr: float
+    batch_size: int
+    epochs: int
+    min_steps: int
+
+    def epochs_for(self, size: int) -> int:
+        """Epochs at training-set size ``size``."""
+        return max(self.epochs, math.ceil(self.min_steps / math.ceil(size / self.batch_size)))
+
+
+def trained_methods() -> list[str]:
+    """The methods that train their own runs (test-time averaging reuses another's)."""
+    return [name for name, method in METHODS.items() if method.trained_as is None]
+
+
+def budgets_for(name: str, args: argparse.Namespace) -> tuple[dict[str, Budget], str | None]:
+    """Each trained method's :class:`Budget` on dataset ``name``, and the property table it
+    was read from (None: none, the command line's settings for every method)."""
+    path = args.tuned_from / f"property_{name}.json"
+    if not path.is_file():
+        default = Budget(TrainConfig.lr, args.batch_size, args.epochs, args.min_steps)
+        return {method: default for method in trained_methods()}, None
+    table = json.loads(path.read_text())
+    budgets = {}
+    for method in trained_methods():
+        model = METHODS[method].tuned_as
+        if model not in table["models"]:
+            raise SystemExit(f"{path}: no model {model!r}, whose settings method {method!r} takes")
+        lr, batch = table["models"][model]["lr"], table["models"][model]["batch_size"]
+        steps = table["epochs"] * math.ceil(table["sizes"]["train"] / batch)
+        budgets[method] = Budget(lr, batch, table["epochs"], steps)
+    return budgets, path.name
 
 
 def load(name: str, args: argparse.Namespace) -> dict[str, list[Data]]:
@@ -168,17 +219,20 @@ def run_one(
     subset: Sequence[Data],
     seed: int,
     data: dict[str, list[Data]],
+    budget: Budget,
     args: argparse.Namespace,
     runs: Path,
 ) -> dict:
-    """Train (or reuse, from ``runs``) one run and evaluate it: test MAE, times, invariance errors."""
+    """Train (or reuse, from ``runs``) one run under ``budget`` and evaluate it: test MAE,
+    times, invariance errors."""
     method = METHODS[method_name]
     size = len(subset)
     config = TrainConfig(
         model=method.model,
         target=DATASETS[name][1],
-        epochs=epochs_for(size, args),
-        batch_size=args.batch_size,
+        epochs=budget.epochs_for(size),
+        batch_size=budget.batch_size,
+        lr=budget.lr,
         seed=seed,
         augment=method.augment,
         symmetry_weight=args.symmetry_weight if method.soft else 0.0,
@@ -195,7 +249,7 @@ def run_one(
         "size": size,
         "seed": seed,
         "epochs": config.epochs,
-        "steps": config.epochs * math.ceil(size / args.batch_size),
+        "steps": config.epochs * math.ceil(size / config.batch_size),
         "test_mae": test_mae,
         "val_mae": metrics["val_mae"],
         "train_seconds": metrics["seconds_per_epoch"] * config.epochs,
@@ -236,19 +290,19 @@ def run_dataset(name: str, args: argparse.Namespace, path: Path) -> dict:
     }
     train = splits["train"]
     permutations = {seed: np.random.default_rng(seed).permutation(len(train)) for seed in args.seeds}
-    protocol = {
-        "val_used": len(val),
-        "test_used": len(test),
-        "settings": {
-            "batch_size": args.batch_size,
-            "epochs": args.epochs,
-            "min_steps": args.min_steps,
-            "symmetry_weight": args.symmetry_weight,
-            "synthetic_per_group": args.synthetic_per_group if name == "synthetic" else None,
-            "synthetic_max_atoms": args.synthetic_max_atoms if name == "synthetic" else None,
-            "smoke": args.smoke,
-        },
-    }
+    budgets, table = budgets_for(name, args)
+    settings = {"symmetry_weight": args.symmetry_weight,
+                "synthetic_per_group": args.synthetic_per_group if name == "synthetic" else None,
+                "synthetic_max_atoms": args.synthetic_max_atoms if name == "synthetic" else None,
+                "smoke": args.smoke}  # fmt: skip
+    protocol = {"val_used": len(val), "test_used": len(test)}
+    if table is None:
+        budget = budgets["exact"]  # one for every method
+        protocol["settings"] = {"batch_size": budget.batch_size, "epochs": budget.epochs,
+                                "min_steps": budget.min_steps, **settings}  # fmt: skip
+    else:
+        protocol["settings"] = {"tuned_from": table, **settings}
+        protocol["budgets"] = {method: asdict(budget) for method, budget in budgets.items()}
     record = json.loads(path.read_text()) if path.is_file() else None
     if record is not None and any(record.get(key) != value for key, value in protocol.items()):
         # runs of another step rule or evaluation subset do not belong on the same curves
@@ -274,7 +328,8 @@ def run_dataset(name: str, args: argparse.Namespace, path: Path) -> dict:
         for seed in args.seeds:
             subset = [train[i] for i in permutations[seed][:size]]
             for method in args.methods:
-                run = run_one(name, method, subset, seed, data, args, runs)
+                budget = budgets[METHODS[method].trained_as or method]
+                run = run_one(name, method, subset, seed, data, budget, args, runs)
                 record["runs"] = [r for r in record["runs"] if (r["method"], r["size"], r["seed"]) != (
                     method, size, seed)] + [run]  # fmt: skip
                 invocation["wall_seconds"] = time.perf_counter() - start
@@ -438,6 +493,31 @@ def _number(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _budget_text(result: dict, sizes: list[int]) -> str:
+    """The optimizer settings of a record: one for every method, or per method (tuned)."""
+
+    def schedule(methods: set[str], key: str) -> dict[int, int]:
+        runs = [run for run in result["runs"] if run["method"] in methods]
+        return {n: max(run[key] for run in runs if run["size"] == n) for n in sizes}
+
+    if "budgets" not in result:
+        settings, every = result["settings"], set(METHODS)
+        return (
+            f"batch {settings['batch_size']}, epochs per size {schedule(every, 'epochs')}, optimizer "
+            f"steps {schedule(every, 'steps')} (rule: at least {settings['epochs']} epochs and "
+            f"{settings['min_steps']} steps), lr {TrainConfig.lr:g} for every method"
+        )
+    parts = []
+    for method, budget in result["budgets"].items():
+        users = {method} | {m for m, spec in METHODS.items() if spec.trained_as == method}
+        parts.append(
+            f"{'/'.join(sorted(users))} as `{METHODS[method].tuned_as}`: lr {budget['lr']:g}, batch "
+            f"{budget['batch_size']}, at least {budget['min_steps']} steps, epochs per size "
+            f"{schedule(users, 'epochs')}"
+        )
+    return f"settings tuned in `{result['settings']['tuned_from']}` ({'; '.join(parts)})"
+
+
 def render(results_dir: Path, figures: Path) -> str:
     """The markdown section from every ``<dataset>.json`` in ``results_dir`` (plots redrawn),
     followed by ``notes.md`` of that folder if present."""
@@ -455,13 +535,16 @@ def render(results_dir: Path, figures: Path) -> str:
         "```",
         "",
         "Budget: each dataset's curves get a few hours at most on the 2 cores (one torch thread per",
-        "process; each section lists its wall time). The runs are therefore short (the step rule",
-        "of each section), far from converged; at the larger sizes the error is limited by",
-        "optimization as much as by data, which flattens every curve and biases every exponent",
-        "low. The full split gets at least one whole epoch, which can be more steps than the",
-        "minimum (listed per dataset), so part of its gain may be compute rather than data. Read",
-        "the exponents as a comparison of the methods at equal, small compute, not as the",
-        "data-scaling exponents of converged models.",
+        "process; each section lists its wall time), so the runs are short and far from",
+        "converged. On perov_5 and carbon_24 every method trains at its own tuned learning rate",
+        "and batch size and every size gets the steps of the property table's full run, so the",
+        "full-split point is the property table's training and smaller sets see the same",
+        "compute over more epochs. The synthetic set has no tuning: one learning rate, batch and",
+        "step rule for every method, and its full split can take more steps than the minimum,",
+        "so part of its gain there may be compute rather than data. At the larger sizes the",
+        "error is limited by optimization as much as by data, which flattens every curve and",
+        "biases every exponent low. Read the exponents as a comparison of the methods at equal,",
+        "small compute, not as the data-scaling exponents of converged models.",
         "",
     ]
     for path in sorted(results_dir.glob("*.json")):
@@ -481,8 +564,6 @@ def render(results_dir: Path, figures: Path) -> str:
             ]
             continue
         plot(result, summary, figure)
-        epochs = {n: max(run["epochs"] for run in result["runs"] if run["size"] == n) for n in sizes}
-        steps = {n: max(run["steps"] for run in result["runs"] if run["size"] == n) for n in sizes}
         groups = result.get("num_groups")
         lines += [
             f"### {name}: `{result['target']}` ({result['unit']})",
@@ -490,9 +571,7 @@ def render(results_dir: Path, figures: Path) -> str:
             "Command(s): " + "; ".join(f"`{c}`" for c in commands) + ".",
             "",
             f"Split sizes {result['split_sizes']}; validation subset {result['val_used']}, test subset "
-            f"{result['test_used']} crystals; batch {settings['batch_size']}, epochs per size {epochs}, "
-            f"optimizer steps {steps} "
-            f"(rule: at least {settings['epochs']} epochs and {settings['min_steps']} steps), "
+            f"{result['test_used']} crystals; {_budget_text(result, sizes)}, "
             f"soft-loss weight {settings['symmetry_weight']}"
             + (
                 f"; synthetic set of {settings['synthetic_per_group']} crystals per group, "
@@ -592,6 +671,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=1, help="fewest epochs at any size")
     parser.add_argument("--min-steps", type=int, default=60, help="fewest optimizer steps at any size")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--tuned-from",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "run_all",
+        help="folder of run_all.py's property_<dataset>.json, whose tuned settings each method takes",
+    )
     parser.add_argument("--symmetry-weight", type=float, default=1.0, help="lambda of the soft loss")
     parser.add_argument("--synthetic-per-group", type=int, default=5)
     parser.add_argument(

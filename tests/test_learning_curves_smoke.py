@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+
+from spacegroup_nn.training import load_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_curves.py"
 
 
-def test_learning_curves_smoke(tmp_path, monkeypatch):
+def _script(monkeypatch):
     spec = importlib.util.spec_from_file_location("learning_curves", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
     spec.loader.exec_module(module)
+    return module
+
+
+def test_learning_curves_smoke(tmp_path, monkeypatch):
+    module = _script(monkeypatch)
     docs = tmp_path / "docs" / "learning_curves.md"
 
     with torch.random.fork_rng():  # fit seeds torch; leave the global RNG as it was
@@ -58,3 +67,40 @@ def test_learning_curves_smoke(tmp_path, monkeypatch):
     replaced = json.loads((tmp_path / "out" / "synthetic.json").read_text())
     assert [(run["size"], run["seed"], run["steps"]) for run in replaced["runs"]] == [(8, 0, 2)]
     assert len(replaced["invocations"]) == 1 and replaced["settings"]["min_steps"] == 2
+
+
+def test_learning_curves_take_each_methods_tuned_settings(tmp_path, monkeypatch):
+    module = _script(monkeypatch)
+    tuned = {"transformer": (3e-4, 4), "transformer_raw": (1e-3, 8), "transformer_raw_augmented": (2e-3, 8)}
+    models = {model: {"lr": lr, "batch_size": batch} for model, (lr, batch) in tuned.items()}
+    table = {"epochs": 2, "sizes": {"train": 16}, "models": models}
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "property_synthetic.json").write_text(json.dumps(table))
+    out, docs = tmp_path / "out", tmp_path / "docs" / "learning_curves.md"
+    options = ["--smoke", "--sizes", "8,16", "--seeds", "0", "--tuned-from", str(tmp_path / "tables"),
+               "--out", str(out), "--docs", str(docs)]  # fmt: skip
+
+    with torch.random.fork_rng():
+        module.main(options)
+
+    result = json.loads((out / "synthetic.json").read_text())
+    assert result["settings"]["tuned_from"] == "property_synthetic.json"
+    # every size gets the table's full run: epochs * ceil(16 / batch) steps
+    steps = {method: 2 * math.ceil(16 / tuned[spec.tuned_as][1]) for method, spec in module.METHODS.items()}
+    for run in result["runs"]:
+        assert run["steps"] == steps[run["method"]], run
+    assert result["budgets"]["augmentation"] == {"lr": 2e-3, "batch_size": 8, "epochs": 2, "min_steps": 4}
+    runs = next((out / "runs" / "synthetic").glob("protocol-*"))
+    for method, (lr, batch) in (("exact", tuned["transformer"]), ("soft_loss", tuned["transformer_raw"])):
+        _, config = load_checkpoint(runs / method / "n8_seed0")
+        assert (config.lr, config.batch_size, config.epochs) == (
+            lr,
+            batch,
+            steps[method] // math.ceil(8 / batch),
+        )
+    assert "tuned in `property_synthetic.json`" in docs.read_text()
+
+    del table["models"]["transformer_raw_augmented"]
+    (tmp_path / "tables" / "property_synthetic.json").write_text(json.dumps(table))
+    with pytest.raises(SystemExit, match="transformer_raw_augmented"):
+        module.main(options)
