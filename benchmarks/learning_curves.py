@@ -40,8 +40,9 @@ with a property table (``property_<dataset>.json`` of ``--tuned-from``, written 
 ``run_all.py``) sets these per method from the table's model (``transformer`` for exact,
 ``transformer_raw_augmented`` for augmentation, ``transformer_raw`` for the soft loss and
 unconstrained): its tuned learning rate and batch size, its ``epochs``, and as ``min_steps``
-the steps of its full run (``epochs * ceil(n_train / batch_size)``). Every size then gets the
-table's compute, and the full-split point repeats the table's training. Without a table
+the steps of its full run (``epochs * ceil(n_train / batch_size)``). Every size then sees as
+many crystals as the table's full run, and the full-split point trains at that run's
+settings and step count (selected on the validation subset, not the whole split). Without a table
 (the synthetic set) every method uses lr 1e-3 and the ``--batch-size``, ``--epochs`` and
 ``--min-steps`` given.
 
@@ -94,6 +95,7 @@ SMOKE = {
     "val_size": 4,
     "test_size": 4,
     "diagnostic_crystals": 1,
+    "tuned_from": None,
 }
 
 
@@ -105,6 +107,9 @@ class Method:
     ----------
     model : str
         A key of :data:`spacegroup_nn.training.MODELS`.
+    tuned_as : str, optional
+        The property table's model whose tuned settings this method trains at (None for a
+        method that reuses another's runs).
     augment : bool
         Random group operation at every step.
     soft : bool
@@ -116,7 +121,7 @@ class Method:
     """
 
     model: str
-    tuned_as: str
+    tuned_as: str | None = None
     augment: bool = False
     soft: bool = False
     averaged: bool = False
@@ -124,13 +129,11 @@ class Method:
 
 
 METHODS = {
-    "exact": Method("transformer", "transformer"),
-    "augmentation": Method("transformer_raw", "transformer_raw_augmented", augment=True),
-    "soft_loss": Method("transformer_raw", "transformer_raw", soft=True),
-    "test_time_averaging": Method(
-        "transformer_raw", "transformer_raw", averaged=True, trained_as="unconstrained"
-    ),
-    "unconstrained": Method("transformer_raw", "transformer_raw"),
+    "exact": Method("transformer", tuned_as="transformer"),
+    "augmentation": Method("transformer_raw", tuned_as="transformer_raw_augmented", augment=True),
+    "soft_loss": Method("transformer_raw", tuned_as="transformer_raw", soft=True),
+    "test_time_averaging": Method("transformer_raw", averaged=True, trained_as="unconstrained"),
+    "unconstrained": Method("transformer_raw", tuned_as="transformer_raw"),
 }
 
 
@@ -161,14 +164,21 @@ def trained_methods() -> list[str]:
     return [name for name, method in METHODS.items() if method.trained_as is None]
 
 
-def budgets_for(name: str, args: argparse.Namespace) -> tuple[dict[str, Budget], str | None]:
-    """Each trained method's :class:`Budget` on dataset ``name``, and the property table it
-    was read from (None: none, the command line's settings for every method)."""
-    path = args.tuned_from / f"property_{name}.json"
-    if not path.is_file():
+def budgets_for(name: str, train_size: int, args: argparse.Namespace) -> tuple[dict[str, Budget], str | None]:
+    """Each trained method's :class:`Budget` on dataset ``name`` (training split of
+    ``train_size`` crystals), and the name of the property table it was read from (None: no
+    table, the command line's settings for every method)."""
+    path = args.tuned_from / f"property_{name}.json" if args.tuned_from else None
+    if path is None or not path.is_file():
         default = Budget(TrainConfig.lr, args.batch_size, args.epochs, args.min_steps)
         return {method: default for method in trained_methods()}, None
     table = json.loads(path.read_text())
+    if table["sizes"]["train"] != train_size:
+        raise SystemExit(
+            f"{path}: trained on {table['sizes']['train']} crystals, but {name}'s training split "
+            f"has {train_size}; rerun its property table or pass another --tuned-from"
+        )
+    print(f"{name}: settings of {path}; --batch-size, --epochs and --min-steps do not apply", file=sys.stderr)
     budgets = {}
     for method in trained_methods():
         model = METHODS[method].tuned_as
@@ -269,8 +279,8 @@ def run_one(
 def run_dataset(name: str, args: argparse.Namespace, path: Path) -> dict:
     """Train and evaluate every size, seed and method on one dataset, merging into ``path``.
 
-    A record of ``path`` made under another protocol (step rule, batch, soft-loss weight,
-    validation or test subset) is replaced, not merged; checkpoints are kept per protocol
+    A record of ``path`` made under another protocol (step rule, batch, tuned settings,
+    soft-loss weight, validation or test subset) is replaced, not merged; checkpoints are kept per protocol
     (a directory named by its hash under ``args.runs / name``).
 
     Sizes are the outer loop, in the order given, and the record is written after every run,
@@ -290,18 +300,18 @@ def run_dataset(name: str, args: argparse.Namespace, path: Path) -> dict:
     }
     train = splits["train"]
     permutations = {seed: np.random.default_rng(seed).permutation(len(train)) for seed in args.seeds}
-    budgets, table = budgets_for(name, args)
+    budgets, tuned_from = budgets_for(name, len(train), args)
     settings = {"symmetry_weight": args.symmetry_weight,
                 "synthetic_per_group": args.synthetic_per_group if name == "synthetic" else None,
                 "synthetic_max_atoms": args.synthetic_max_atoms if name == "synthetic" else None,
                 "smoke": args.smoke}  # fmt: skip
     protocol = {"val_used": len(val), "test_used": len(test)}
-    if table is None:
+    if tuned_from is None:
         budget = budgets["exact"]  # one for every method
         protocol["settings"] = {"batch_size": budget.batch_size, "epochs": budget.epochs,
                                 "min_steps": budget.min_steps, **settings}  # fmt: skip
     else:
-        protocol["settings"] = {"tuned_from": table, **settings}
+        protocol["settings"] = {"tuned_from": tuned_from, **settings}
         protocol["budgets"] = {method: asdict(budget) for method, budget in budgets.items()}
     record = json.loads(path.read_text()) if path.is_file() else None
     if record is not None and any(record.get(key) != value for key, value in protocol.items()):
@@ -508,8 +518,11 @@ def _budget_text(result: dict, sizes: list[int]) -> str:
             f"{settings['min_steps']} steps), lr {TrainConfig.lr:g} for every method"
         )
     parts = []
+    ran = {run["method"] for run in result["runs"]}
     for method, budget in result["budgets"].items():
-        users = {method} | {m for m, spec in METHODS.items() if spec.trained_as == method}
+        users = ({method} | {m for m, spec in METHODS.items() if spec.trained_as == method}) & ran
+        if not users:
+            continue
         parts.append(
             f"{'/'.join(sorted(users))} as `{METHODS[method].tuned_as}`: lr {budget['lr']:g}, batch "
             f"{budget['batch_size']}, at least {budget['min_steps']} steps, epochs per size "
@@ -536,15 +549,15 @@ def render(results_dir: Path, figures: Path) -> str:
         "",
         "Budget: each dataset's curves get a few hours at most on the 2 cores (one torch thread per",
         "process; each section lists its wall time), so the runs are short and far from",
-        "converged. On perov_5 and carbon_24 every method trains at its own tuned learning rate",
-        "and batch size and every size gets the steps of the property table's full run, so the",
-        "full-split point is the property table's training and smaller sets see the same",
-        "compute over more epochs. The synthetic set has no tuning: one learning rate, batch and",
-        "step rule for every method, and its full split can take more steps than the minimum,",
-        "so part of its gain there may be compute rather than data. At the larger sizes the",
-        "error is limited by optimization as much as by data, which flattens every curve and",
-        "biases every exponent low. Read the exponents as a comparison of the methods at equal,",
-        "small compute, not as the data-scaling exponents of converged models.",
+        "converged. A dataset with a property table trains every method at its own tuned",
+        "learning rate and batch size, and every size sees as many crystals as that table's full",
+        "run (more epochs over fewer crystals); each section says which rule it ran under.",
+        "Without a table, one learning rate, batch and step rule serve every method, and the",
+        "full split can take more steps than the minimum, so part of its gain may be compute",
+        "rather than data. At the larger sizes the error is limited by optimization as much as",
+        "by data, which flattens every curve and biases every exponent low. Read the exponents",
+        "as a comparison of the methods at a small, fixed budget, not as the data-scaling",
+        "exponents of converged models.",
         "",
     ]
     for path in sorted(results_dir.glob("*.json")):
@@ -675,7 +688,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "--tuned-from",
         type=Path,
         default=ROOT / "benchmarks" / "results" / "run_all",
-        help="folder of run_all.py's property_<dataset>.json, whose tuned settings each method takes",
+        help="folder of run_all.py's property_<dataset>.json: a dataset with one trains each method at its "
+        "tuned settings, and --batch-size, --epochs and --min-steps apply only to the others",
     )
     parser.add_argument("--symmetry-weight", type=float, default=1.0, help="lambda of the soft loss")
     parser.add_argument("--synthetic-per-group", type=int, default=5)

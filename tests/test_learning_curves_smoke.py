@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import math
@@ -71,36 +72,47 @@ def test_learning_curves_smoke(tmp_path, monkeypatch):
 
 def test_learning_curves_take_each_methods_tuned_settings(tmp_path, monkeypatch):
     module = _script(monkeypatch)
+    cache, out, docs = tmp_path / "cache", tmp_path / "out", tmp_path / "docs" / "learning_curves.md"
+    smoke = argparse.Namespace(smoke=True, cache=cache, synthetic_max_atoms=None)
+    train_size = len(module.load("synthetic", smoke)["train"])
     tuned = {"transformer": (3e-4, 4), "transformer_raw": (1e-3, 8), "transformer_raw_augmented": (2e-3, 8)}
     models = {model: {"lr": lr, "batch_size": batch} for model, (lr, batch) in tuned.items()}
-    table = {"epochs": 2, "sizes": {"train": 16}, "models": models}
-    (tmp_path / "tables").mkdir()
-    (tmp_path / "tables" / "property_synthetic.json").write_text(json.dumps(table))
-    out, docs = tmp_path / "out", tmp_path / "docs" / "learning_curves.md"
-    options = ["--smoke", "--sizes", "8,16", "--seeds", "0", "--tuned-from", str(tmp_path / "tables"),
-               "--out", str(out), "--docs", str(docs)]  # fmt: skip
+    table = {"epochs": 2, "sizes": {"train": train_size}, "models": models}
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / "property_synthetic.json").write_text(json.dumps(table))
+    options = ["--smoke", "--sizes", "8,16", "--seeds", "0", "--tuned-from", str(tables),
+               "--cache", str(cache), "--out", str(out), "--docs", str(docs)]  # fmt: skip
 
     with torch.random.fork_rng():
         module.main(options)
 
     result = json.loads((out / "synthetic.json").read_text())
     assert result["settings"]["tuned_from"] == "property_synthetic.json"
-    # every size gets the table's full run: epochs * ceil(16 / batch) steps
-    steps = {method: 2 * math.ceil(16 / tuned[spec.tuned_as][1]) for method, spec in module.METHODS.items()}
+    batch = {method: tuned[spec.tuned_as or "transformer_raw"][1] for method, spec in module.METHODS.items()}
+    # every size gets at least the table's full run, epochs * ceil(train_size / batch) steps
+    steps = {method: 2 * math.ceil(train_size / b) for method, b in batch.items()}
     for run in result["runs"]:
-        assert run["steps"] == steps[run["method"]], run
-    assert result["budgets"]["augmentation"] == {"lr": 2e-3, "batch_size": 8, "epochs": 2, "min_steps": 4}
+        per_epoch = math.ceil(run["size"] / batch[run["method"]])
+        assert steps[run["method"]] <= run["steps"] < steps[run["method"]] + per_epoch, run
+    assert result["budgets"]["augmentation"] == {
+        "lr": 2e-3, "batch_size": 8, "epochs": 2, "min_steps": steps["augmentation"]}  # fmt: skip
     runs = next((out / "runs" / "synthetic").glob("protocol-*"))
-    for method, (lr, batch) in (("exact", tuned["transformer"]), ("soft_loss", tuned["transformer_raw"])):
+    for method, (lr, b) in (("exact", tuned["transformer"]), ("soft_loss", tuned["transformer_raw"])):
         _, config = load_checkpoint(runs / method / "n8_seed0")
-        assert (config.lr, config.batch_size, config.epochs) == (
-            lr,
-            batch,
-            steps[method] // math.ceil(8 / batch),
-        )
+        assert (config.lr, config.batch_size) == (lr, b)
+        assert config.epochs == max(2, math.ceil(steps[method] / math.ceil(8 / b)))
     assert "tuned in `property_synthetic.json`" in docs.read_text()
 
-    del table["models"]["transformer_raw_augmented"]
-    (tmp_path / "tables" / "property_synthetic.json").write_text(json.dumps(table))
-    with pytest.raises(SystemExit, match="transformer_raw_augmented"):
-        module.main(options)
+    # a record with runs of some methods only still renders
+    partial = dict(result, runs=[run for run in result["runs"] if run["method"] == "exact"])
+    assert "exact as `transformer`" in module._budget_text(partial, [8, 16])
+    assert "soft_loss" not in module._budget_text(partial, [8, 16])
+
+    # a table that does not fit the data, or lacks a method's model, is refused
+    wrong_size = {**table, "sizes": {"train": train_size + 1}}
+    no_model = {**table, "models": {m: v for m, v in models.items() if m != "transformer_raw_augmented"}}
+    for broken, message in ((wrong_size, "training split"), (no_model, "transformer_raw_augmented")):
+        (tables / "property_synthetic.json").write_text(json.dumps(broken))
+        with pytest.raises(SystemExit, match=message):
+            module.main(options)
