@@ -185,7 +185,7 @@ def budgets_for(name: str, train_size: int, args: argparse.Namespace) -> tuple[d
         if model not in table["models"]:
             raise SystemExit(f"{path}: no model {model!r}, whose settings method {method!r} takes")
         lr, batch = table["models"][model]["lr"], table["models"][model]["batch_size"]
-        steps = table["epochs"] * math.ceil(table["sizes"]["train"] / batch)
+        steps = table["epochs"] * math.ceil(train_size / batch)
         budgets[method] = Budget(lr, batch, table["epochs"], steps)
     return budgets, path.name
 
