@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -114,6 +115,20 @@ def _setting(name: str, model: str, setting: str, args: argparse.Namespace) -> f
             f"{path}: model {model!r} was not tuned; run --tune {setting} with it or delete the file"
         )
     return tuned[model]
+
+
+def _adopt_tuning(source: Path, out: Path, names: Sequence[str]) -> None:
+    """Copy the tuning choices of datasets ``names`` from results directory ``source`` into
+    ``out``, so that a run in a scratch directory trains at the settings of ``source``
+    (``--tuned-from``); a different choice already in ``out`` is an error, never overwritten."""
+    for name in names:
+        for setting in TUNING:
+            tuned, target = _tuned_path(source, name, setting), _tuned_path(out, name, setting)
+            if not tuned.is_file() or tuned.resolve() == target.resolve():
+                continue
+            if target.is_file() and target.read_text() != tuned.read_text():
+                raise SystemExit(f"{target} differs from {tuned}; remove it or choose another --out")
+            shutil.copyfile(tuned, target)
 
 
 def _budget(name: str, model: str, args: argparse.Namespace, tuning: str | None = None) -> dict:
@@ -613,6 +628,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "run_all")
+    parser.add_argument(
+        "--tuned-from",
+        type=Path,
+        help="train at the tuning choices of this results directory (copied into --out)",
+    )
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--smoke", action="store_true", help="tiny subset, 1 epoch, 1 seed, 2 models")
     parser.add_argument("--progress", action="store_true", help="show progress bars")
@@ -636,6 +656,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--tune chooses the settings of property tables; {untunable} has none")
     args.figures = args.docs.parent / "figures"
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.tuned_from is not None:
+        _adopt_tuning(args.tuned_from, args.out, args.datasets)
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = {"seeds": args.seeds, "limit": args.limit}

@@ -121,6 +121,14 @@ def test_run_all_tunes_learning_rates_then_batch_sizes_on_validation_and_uses_th
         module._setting("mp_elastic_K", "transformer_raw", "lr", namespace)
     assert module._setting("mp_elastic_K", "transformer_raw", "batch_size", argparse.Namespace(
         out=out, batch_size=8)) == 8  # an explicit --batch-size wins over the tuned one  # fmt: skip
+    scratch = tmp_path / "scratch"  # --tuned-from: another --out trains at out's choices
+    scratch_options = [*options, "--out", str(scratch)]  # the last --out wins
+    module.main([*scratch_options, "--no-zero-shot", "--models", "cgcnn", "--tuned-from", str(out)])
+    _, config = load_checkpoint(scratch / "mp_elastic_K" / "cgcnn" / "seed0")
+    assert (config.lr, config.batch_size) == (rates["best"]["cgcnn"], batches["best"]["cgcnn"])
+    (scratch / "tune_lr_mp_elastic_K.json").write_text(json.dumps({"best": {"cgcnn": 0.1}}))
+    with pytest.raises(SystemExit, match=r"tune_lr_mp_elastic_K\.json differs"):  # never overwritten
+        module.main([*scratch_options, "--no-zero-shot", "--tuned-from", str(out)])
 
 
 def test_run_all_rejects_unknown_and_untunable_datasets(capsys):
