@@ -179,11 +179,14 @@ def budgets_for(name: str, train_size: int, args: argparse.Namespace) -> tuple[d
             f"has {train_size}; rerun its property table or pass another --tuned-from"
         )
     print(f"{name}: settings of {path}; --batch-size, --epochs and --min-steps do not apply", file=sys.stderr)
+    needed = {METHODS[method].trained_as or method for method in args.methods}
     budgets = {}
     for method in trained_methods():
         model = METHODS[method].tuned_as
         if model not in table["models"]:
-            raise SystemExit(f"{path}: no model {model!r}, whose settings method {method!r} takes")
+            if method in needed:
+                raise SystemExit(f"{path}: no model {model!r}, whose settings method {method!r} takes")
+            continue  # a table of some models serves the methods that train as them
         lr, batch = table["models"][model]["lr"], table["models"][model]["batch_size"]
         steps = table["epochs"] * math.ceil(train_size / batch)
         budgets[method] = Budget(lr, batch, table["epochs"], steps)

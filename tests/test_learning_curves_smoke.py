@@ -116,3 +116,15 @@ def test_learning_curves_take_each_methods_tuned_settings(tmp_path, monkeypatch)
         (tables / "property_synthetic.json").write_text(json.dumps(broken))
         with pytest.raises(SystemExit, match=message):
             module.main(options)
+
+    # a table of some models serves the methods that train as them, and no others
+    (tables / "property_synthetic.json").write_text(json.dumps(no_model))
+    chosen = argparse.Namespace(tuned_from=tables, methods=["exact", "soft_loss"])
+    budgets, _ = module.budgets_for("synthetic", train_size, chosen)
+    assert "exact" in budgets and "augmentation" not in budgets
+    no_raw = {**table, "models": {"transformer": models["transformer"]}}
+    (tables / "property_synthetic.json").write_text(json.dumps(no_raw))
+    averaging = next(name for name, spec in module.METHODS.items() if spec.trained_as is not None)
+    averaging_only = argparse.Namespace(tuned_from=tables, methods=[averaging])
+    with pytest.raises(SystemExit, match="transformer_raw"):  # averaging reuses a trained method
+        module.budgets_for("synthetic", train_size, averaging_only)
