@@ -633,7 +633,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=Path,
         help="train at the tuning choices of this results directory (copied into --out)",
     )
-    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--docs", type=Path, help="the page to write (default docs/benchmarks.md)")
     parser.add_argument("--smoke", action="store_true", help="tiny subset, 1 epoch, 1 seed, 2 models")
     parser.add_argument("--progress", action="store_true", help="show progress bars")
     parser.add_argument("--replot", action="store_true", help="only redraw figures and the page from results")
@@ -654,6 +654,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"unknown datasets {unknown}; choose from {list(DATASETS)}")
     if args.tune and (untunable := [n for n in args.datasets if not DATASETS[n].property_table]):
         parser.error(f"--tune chooses the settings of property tables; {untunable} has none")
+    if args.docs is None and args.tuned_from is not None:
+        parser.error("--tuned-from trains in a scratch --out: give its page its own --docs")
+    args.docs = args.docs or ROOT / "docs" / "benchmarks.md"
     args.figures = args.docs.parent / "figures"
     args.out.mkdir(parents=True, exist_ok=True)
     if args.tuned_from is not None:

@@ -129,6 +129,8 @@ def test_run_all_tunes_learning_rates_then_batch_sizes_on_validation_and_uses_th
     (scratch / "tune_lr_mp_elastic_K.json").write_text(json.dumps({"best": {"cgcnn": 0.1}}))
     with pytest.raises(SystemExit, match=r"tune_lr_mp_elastic_K\.json differs"):  # never overwritten
         module.main([*scratch_options, "--no-zero-shot", "--tuned-from", str(out)])
+    with pytest.raises(SystemExit):  # a scratch run never writes the repository's page
+        module.main(["--datasets", "mp_elastic_K", "--out", str(scratch), "--tuned-from", str(out)])
 
 
 def test_run_all_rejects_unknown_and_untunable_datasets(capsys):
