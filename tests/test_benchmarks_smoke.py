@@ -82,7 +82,9 @@ def test_run_all_smoke(tmp_path, datasets_dir):
     assert "## Zero-shot: carbon_24" in docs.read_text()
 
 
-def test_run_all_tunes_learning_rates_then_batch_sizes_on_validation_and_uses_them(tmp_path, datasets_dir):
+def test_run_all_tunes_learning_rates_then_batch_sizes_on_validation_and_uses_them(
+    tmp_path, datasets_dir, capsys
+):
     """``--tune`` writes each model's validation MAE per rate, ``--tune batch_size`` per batch at
     the tuned rate; the table then trains at both choices."""
     module = load_script("run_all")
@@ -131,6 +133,7 @@ def test_run_all_tunes_learning_rates_then_batch_sizes_on_validation_and_uses_th
         module.main([*scratch_options, "--no-zero-shot", "--tuned-from", str(out)])
     with pytest.raises(SystemExit):  # a scratch run never writes the repository's page
         module.main(["--datasets", "mp_elastic_K", "--out", str(scratch), "--tuned-from", str(out)])
+    assert "give its page its own --docs" in capsys.readouterr().err
 
 
 def test_run_all_rejects_unknown_and_untunable_datasets(capsys):
