@@ -97,6 +97,32 @@ def _batch_size(name: str, args: argparse.Namespace) -> int:
     return args.batch_size if args.batch_size is not None else DATASETS[name].batch_size
 
 
+class Run(NamedTuple):
+    """A training run of the benchmark, named by everything its training depends on.
+
+    Runs of equal name are one run: they share a directory (:meth:`directory`), so a tuning
+    run at the settings a table then uses is that table's run of the same seed (resumed
+    finished, not trained again), and the CPU totals count it once.
+    """
+
+    dataset: str
+    model: str
+    epochs: int
+    lr: float
+    batch_size: int
+    seed: int
+
+    @classmethod
+    def of(cls, name: str, config: TrainConfig) -> Run:
+        """The run of ``config`` on dataset ``name``."""
+        return cls(name, config.model, config.epochs, config.lr, config.batch_size, config.seed)
+
+    def directory(self, out: Path) -> Path:
+        """Where the run trains under the results directory ``out``."""
+        settings = f"lr{self.lr:g}_batch{self.batch_size}_epochs{self.epochs}"
+        return out / self.dataset / self.model / settings / f"seed{self.seed}"
+
+
 def _tuned_path(results_dir: Path, name: str, setting: str) -> Path:
     """Where ``--tune setting`` saves its choice for dataset ``name``."""
     return results_dir / f"tune_{setting}_{name}.json"
@@ -163,13 +189,12 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
     for model in args.models:
         runs, budget = [], _budget(name, model, args)
         for seed in args.seeds:
-            out = args.out / name / model / f"seed{seed}"
             config = TrainConfig.for_model(model, target=target, seed=seed, **budget)
             metrics = fit(
                 config,
                 graphs(splits["train"], config),
                 graphs(splits["val"], config),
-                out,
+                Run.of(name, config).directory(args.out),
                 test_data=graphs(splits["test"], config),
                 progress=args.progress,
                 resume=True,
@@ -193,7 +218,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict:
 
 def tune_dataset(name: str, setting: str, args: argparse.Namespace) -> dict:
     """Validation MAE of every model at every value of ``TUNING[setting]`` (first seed), the
-    other settings as the table would train them."""
+    other settings as the table would train them; runs in the directories of :class:`Run`,
+    so the table reuses the ones at its settings."""
     target = DATASETS[name].target
     splits = _splits(name, args)
     runs, fixed, graphs = {}, {}, GraphCache()
@@ -203,8 +229,8 @@ def tune_dataset(name: str, setting: str, args: argparse.Namespace) -> dict:
         for value in TUNING[setting]:
             trial = {**budget, setting: value}
             config = TrainConfig.for_model(model, target=target, seed=args.seeds[0], **trial)
-            out = args.out / "tune" / name / model / f"{TUNING_NAMES[setting][1]}{value:g}"
             train, val = graphs(splits["train"], config), graphs(splits["val"], config)
+            out = Run.of(name, config).directory(args.out)
             metrics = fit(config, train, val, out, progress=args.progress, resume=True)
             runs[model][f"{value:g}"] = {"val_mae": metrics["val_mae"], "cpu_seconds": metrics["cpu_seconds"]}
     cast = type(TUNING[setting][0])
@@ -228,8 +254,10 @@ def _test_plots(results: dict, test: Sequence, args: argparse.Namespace) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    name, unit = results["dataset"], results["unit"]
-    model, config = load_checkpoint(args.out / name / results["best_model"] / f"seed{args.seeds[0]}")
+    name, unit, best = results["dataset"], results["unit"], results["best_model"]
+    settings = results["models"][best]
+    run = Run(name, best, results["epochs"], settings["lr"], settings["batch_size"], args.seeds[0])
+    model, config = load_checkpoint(run.directory(args.out))
     predicted = predictions(model, config, test).numpy()
     truth = torch.cat([crystal.y.view(-1) for crystal in test]).numpy()
     title = f"{name}: {results['best_model']}, test set"
@@ -372,13 +400,30 @@ def registered_models(factories: dict[str, Callable[[int], torch.nn.Module]]) ->
             del MODELS_BY_NAME[name]
 
 
-def _run_cpu(result: dict) -> list[float | None]:
-    """Training CPU seconds of every run behind a property, zero-shot or tuning result."""
+def _runs(result: dict) -> list[tuple[Run | None, float | None]]:
+    """Every training run behind a property, zero-shot or tuning result, with its CPU seconds
+    (``None`` if not recorded); the run is ``None`` for zero-shot runs, which no other
+    result shares."""
     if "setting" in result:
-        return [run["cpu_seconds"] for entry in result["runs"].values() for run in entry.values()]
+        cast = type(TUNING[result["setting"]][0])
+        return [
+            (
+                Run(result["dataset"], model, **{**result["fixed"][model], result["setting"]: cast(value)},
+                    seed=result["seed"]),
+                run["cpu_seconds"],
+            )
+            for model, entry in result["runs"].items()
+            for value, run in entry.items()
+        ]  # fmt: skip
     if "runs" in result:
-        return [entry.get("cpu_seconds") for run in result["runs"] for entry in run["models"].values()]
-    return [seconds for entry in result["models"].values() for seconds in entry.get("cpu_seconds", [None])]
+        return [
+            (None, entry.get("cpu_seconds")) for run in result["runs"] for entry in run["models"].values()
+        ]
+    return [
+        (Run(result["dataset"], model, result["epochs"], entry["lr"], entry["batch_size"], seed), seconds)
+        for model, entry in result["models"].items()
+        for seed, seconds in zip(result["settings"]["seeds"], entry["cpu_seconds"], strict=True)
+    ]
 
 
 def _graph_cpu(result: dict) -> float:
@@ -388,9 +433,23 @@ def _graph_cpu(result: dict) -> float:
     return result.get("graph_cpu_seconds", 0.0) + sum(run.get("graph_cpu_seconds", 0.0) for run in seeds)
 
 
-def _cpu(results: Sequence[dict]) -> str:
-    """Training CPU time of the runs of ``results`` and of the graph searches they share."""
-    seconds = [run for result in results for run in _run_cpu(result)]
+def _distinct_cpu(results: Sequence[dict], besides: Sequence[dict] = ()) -> list[float | None]:
+    """Training CPU seconds of the runs of ``results``, each distinct run once and none of
+    those behind ``besides`` (``None`` where a run's time was not recorded)."""
+    counted = {run for result in besides for run, _ in _runs(result)}
+    seconds = []
+    for result in results:
+        for run, cpu in _runs(result):
+            if run is None or run not in counted:
+                seconds.append(cpu)
+                counted.add(run)
+    return seconds
+
+
+def _cpu(results: Sequence[dict], besides: Sequence[dict] = ()) -> str:
+    """Training CPU time of the distinct runs of ``results`` beyond those of ``besides``
+    (:func:`_distinct_cpu`) and of the graph searches of ``results``."""
+    seconds = _distinct_cpu(results, besides)
     known = [s for s in seconds if s is not None]
     total = sum(known) + sum(_graph_cpu(result) for result in results)
     text = f"{total / 3600:.2f} h" if total >= 3600 else f"{total / 60:.0f} min"
@@ -511,13 +570,15 @@ def render(results_dir: Path, docs_dir: Path) -> str:
         f"Training CPU time of all runs on this page: {_cpu(results)} (requirement for the whole",
         "benchmark: <= 2 h)"
         + (
-            f", of which {_cpu(runs)} for the tables and zero-shot runs and {_cpu(tuning)} for the "
-            "tuning (`--tune`), whose choice is committed with the results."
+            f", of which {_cpu(runs)} for the tables and zero-shot runs and {_cpu(tuning, runs)} "
+            "for the tuning (`--tune`, whose choice is committed with the results) beyond them."
             if tuning
             else "."
         ),
         "It is summed from each run's record (a resumed run counts all its",
-        "epochs) and from the periodic-graph searches that the runs of one command on one",
+        "epochs), each distinct run once: a tuning run at the settings a table uses is that",
+        "table's run of the same seed, which trains once (`Run` in `benchmarks/run_all.py`);",
+        "and from the periodic-graph searches that the runs of one command on one",
         "dataset share (each graph is searched once per command); data loading, evaluation and",
         "plots add a few minutes. Every run uses one thread; CPU seconds per epoch measure",
         "training alone, wall seconds also count waiting for the other processes of this",

@@ -105,16 +105,30 @@ def test_run_all_tunes_learning_rates_then_batch_sizes_on_validation_and_uses_th
             assert tuned["best"][model] == float(min(entry, key=lambda value: entry[value]["val_mae"]))
     for model, fixed in batches["fixed"].items():  # batch sizes are tuned at the tuned rates
         assert fixed["lr"] == rates["best"][model]
-        _, config = load_checkpoint(out / "tune" / "mp_elastic_K" / model / "batch16")
+        _, config = load_checkpoint(module.Run("mp_elastic_K", model, 1, fixed["lr"], 16, 0).directory(out))
         assert (config.lr, config.batch_size) == (rates["best"][model], 16)
     assert not (out / "property_mp_elastic_K.json").exists()  # tuning only
 
     module.main([*options, "--no-zero-shot"])
     table = json.loads((out / "property_mp_elastic_K.json").read_text())
     for model, entry in table["models"].items():
-        assert (entry["lr"], entry["batch_size"]) == (rates["best"][model], batches["best"][model])
-        _, config = load_checkpoint(out / "mp_elastic_K" / model / "seed0")
-        assert (config.lr, config.batch_size) == (rates["best"][model], batches["best"][model])
+        tuned = (rates["best"][model], batches["best"][model])
+        assert (entry["lr"], entry["batch_size"]) == tuned
+        _, config = load_checkpoint(module.Run("mp_elastic_K", model, 1, *tuned, 0).directory(out))
+        assert (config.lr, config.batch_size) == tuned
+        # runs of equal settings train once: the batch grid's run at the tuning rate's batch is
+        # that rate's run, and the table's first seed is the tuned run (records kept as trained)
+        default_batch = rates["fixed"][model]["batch_size"]
+        assert (batches["runs"][model][str(default_batch)]["cpu_seconds"]
+                == rates["runs"][model][f"{tuned[0]:g}"]["cpu_seconds"])  # fmt: skip
+        assert entry["cpu_seconds"][0] == batches["runs"][model][str(tuned[1])]["cpu_seconds"]
+    tuning = [run["cpu_seconds"] for result in (rates, batches) for entry in result["runs"].values()
+              for run in entry.values()]  # fmt: skip
+    every = tuning + [seconds for entry in table["models"].values() for seconds in entry["cpu_seconds"]]
+    distinct = module._distinct_cpu([rates, batches, table])
+    assert len(distinct) == len(every) - 2 * len(table["models"]) and set(distinct) == set(every)
+    beyond_table = module._distinct_cpu([rates, batches], besides=[table])
+    assert len(beyond_table) == len(tuning) - 2 * len(table["models"])
     text = (tmp_path / "benchmarks.md").read_text()
     assert "| model | lr 0.0003 | lr 0.001 | lr 0.003 |" in text
     assert "| model | batch 16 | batch 32 | batch 64 |" in text
@@ -126,8 +140,9 @@ def test_run_all_tunes_learning_rates_then_batch_sizes_on_validation_and_uses_th
     scratch = tmp_path / "scratch"  # --tuned-from: another --out trains at out's choices
     scratch_options = [*options, "--out", str(scratch)]  # the last --out wins
     module.main([*scratch_options, "--no-zero-shot", "--models", "cgcnn", "--tuned-from", str(out)])
-    _, config = load_checkpoint(scratch / "mp_elastic_K" / "cgcnn" / "seed0")
-    assert (config.lr, config.batch_size) == (rates["best"]["cgcnn"], batches["best"]["cgcnn"])
+    tuned = (rates["best"]["cgcnn"], batches["best"]["cgcnn"])
+    _, config = load_checkpoint(module.Run("mp_elastic_K", "cgcnn", 1, *tuned, 0).directory(scratch))
+    assert (config.lr, config.batch_size) == tuned
     (scratch / "tune_lr_mp_elastic_K.json").write_text(json.dumps({"best": {"cgcnn": 0.1}}))
     with pytest.raises(SystemExit, match=r"tune_lr_mp_elastic_K\.json differs"):  # never overwritten
         module.main([*scratch_options, "--no-zero-shot", "--tuned-from", str(out)])
