@@ -117,6 +117,12 @@ class Run(NamedTuple):
         """The run of ``config`` on dataset ``name``."""
         return cls(name, config.model, config.epochs, config.lr, config.batch_size, config.seed)
 
+    @classmethod
+    def in_table(cls, result: dict, model: str, seed: int) -> Run:
+        """The run of ``model`` and ``seed`` behind the property table ``result``."""
+        entry = result["models"][model]
+        return cls(result["dataset"], model, result["epochs"], entry["lr"], entry["batch_size"], seed)
+
     def directory(self, out: Path) -> Path:
         """Where the run trains under the results directory ``out``."""
         settings = f"lr{self.lr:g}_batch{self.batch_size}_epochs{self.epochs}"
@@ -254,10 +260,10 @@ def _test_plots(results: dict, test: Sequence, args: argparse.Namespace) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    name, unit, best = results["dataset"], results["unit"], results["best_model"]
-    settings = results["models"][best]
-    run = Run(name, best, results["epochs"], settings["lr"], settings["batch_size"], args.seeds[0])
-    model, config = load_checkpoint(run.directory(args.out))
+    name, unit = results["dataset"], results["unit"]
+    model, config = load_checkpoint(
+        Run.in_table(results, results["best_model"], args.seeds[0]).directory(args.out)
+    )
     predicted = predictions(model, config, test).numpy()
     truth = torch.cat([crystal.y.view(-1) for crystal in test]).numpy()
     title = f"{name}: {results['best_model']}, test set"
@@ -419,10 +425,11 @@ def _runs(result: dict) -> list[tuple[Run | None, float | None]]:
         return [
             (None, entry.get("cpu_seconds")) for run in result["runs"] for entry in run["models"].values()
         ]
+    seeds = result["settings"]["seeds"]
     return [
-        (Run(result["dataset"], model, result["epochs"], entry["lr"], entry["batch_size"], seed), seconds)
+        (Run.in_table(result, model, seed), seconds)
         for model, entry in result["models"].items()
-        for seed, seconds in zip(result["settings"]["seeds"], entry["cpu_seconds"], strict=True)
+        for seed, seconds in zip(seeds, entry.get("cpu_seconds", [None] * len(seeds)), strict=True)
     ]
 
 

@@ -129,6 +129,9 @@ def test_run_all_tunes_learning_rates_then_batch_sizes_on_validation_and_uses_th
     assert len(distinct) == len(every) - 2 * len(table["models"]) and set(distinct) == set(every)
     beyond_table = module._distinct_cpu([rates, batches], besides=[table])
     assert len(beyond_table) == len(tuning) - 2 * len(table["models"])
+    unrecorded = {**table, "models": {model: {"lr": entry["lr"], "batch_size": entry["batch_size"]}
+                                      for model, entry in table["models"].items()}}  # fmt: skip
+    assert module._distinct_cpu([unrecorded]) == [None] * len(table["models"])  # older records
     text = (tmp_path / "benchmarks.md").read_text()
     assert "| model | lr 0.0003 | lr 0.001 | lr 0.003 |" in text
     assert "| model | batch 16 | batch 32 | batch 64 |" in text
