@@ -115,7 +115,7 @@ class Run(NamedTuple):
     @classmethod
     def of(cls, name: str, config: TrainConfig) -> Run:
         """The run of ``config`` on dataset ``name``."""
-        return cls(name, config.model, config.epochs, config.lr, config.batch_size, config.seed)
+        return cls(name, config.name, config.epochs, config.lr, config.batch_size, config.seed)
 
     @classmethod
     def in_table(cls, result: dict, model: str, seed: int) -> Run:

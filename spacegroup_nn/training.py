@@ -139,6 +139,11 @@ class TrainConfig:
         augmented = name.endswith(AUGMENTED)
         return cls(model=name.removesuffix(AUGMENTED), augment=augmented, **fields)
 
+    @property
+    def name(self) -> str:
+        """The benchmark model name of this config, the one :meth:`for_model` reads."""
+        return self.model + AUGMENTED if self.augment else self.model
+
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of {sorted(MODELS)}")

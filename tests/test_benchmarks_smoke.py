@@ -154,6 +154,20 @@ def test_run_all_tunes_learning_rates_then_batch_sizes_on_validation_and_uses_th
     assert "give its page its own --docs" in capsys.readouterr().err
 
 
+def test_run_all_trains_augmented_and_plain_models_apart(tmp_path):
+    """The augmented baseline is its own run, never the plain model's run of equal settings."""
+    from spacegroup_nn.training import TrainConfig
+
+    module = load_script("run_all")
+    models = ("transformer_raw", "transformer_raw_augmented")
+    plain, augmented = (TrainConfig.for_model(model, target="y", seed=0) for model in models)
+    assert augmented.name == "transformer_raw_augmented" and plain.name == "transformer_raw"
+    assert module.Run.of("d", plain).directory(tmp_path) != module.Run.of("d", augmented).directory(tmp_path)
+    settings = {"lr": augmented.lr, "batch_size": augmented.batch_size}
+    table = {"dataset": "d", "epochs": augmented.epochs, "models": {augmented.name: settings}}
+    assert module.Run.in_table(table, augmented.name, 0) == module.Run.of("d", augmented)
+
+
 def test_run_all_rejects_unknown_and_untunable_datasets(capsys):
     module = load_script("run_all")
     with pytest.raises(SystemExit):
