@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import CGConv, global_mean_pool
-from torch_geometric.utils import scatter
 
 from ..data.graph import edge_vectors, nearest_edges, periodic_graph
 from ._utils import reset_children
@@ -35,7 +34,9 @@ class SmoothCGConv(CGConv):
     The parameters are CGConv's (``lin_f``, ``lin_s``, ``bn``), but the linear maps of
     :math:`\mathbf{z}_{ij}` are split by its blocks: the atom blocks are mapped once per atom
     and gathered per edge, so an edge costs a map of its :math:`D` edge features only,
-    not of all :math:`2F + D` (with 12 or more edges per atom, most of a layer's work).
+    not of all :math:`2F + D` (with 12 or more edges per atom, most of a layer's work). The
+    messages are formed in :meth:`forward` itself, so ``propagate`` and its hooks are not used;
+    ``aggr`` applies as in CGConv.
 
     Shapes:
         - **input:** node features :math:`(N, F)`, edge indices :math:`(2, E)`, edge features
@@ -46,8 +47,8 @@ class SmoothCGConv(CGConv):
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor) -> Tensor:
         channels = x.shape[1]
         weight = torch.cat([self.lin_f.weight, self.lin_s.weight])  # (2F, 2F + D)
-        bias = torch.cat([self.lin_f.bias, self.lin_s.bias])
-        # rows 0..2F: the maps of x_i, then of x_j, both of x once per atom
+        bias = None if self.lin_f.bias is None else torch.cat([self.lin_f.bias, self.lin_s.bias])
+        # rows :2F map x_i (targets), rows 2F: map x_j (sources), once per atom
         atom_maps = torch.cat([weight[:, :channels], weight[:, channels : 2 * channels]])
         target_part, source_part = F.linear(x, atom_maps).split(2 * channels, dim=-1)
         source, target = edge_index
@@ -55,7 +56,7 @@ class SmoothCGConv(CGConv):
         gates = target_part.index_select(0, target) + source_part.index_select(0, source) + edge_part
         filter_gate, core = gates.split(channels, dim=-1)
         messages = filter_gate.sigmoid() * F.softplus(core) * edge_weight.unsqueeze(-1)
-        out = scatter(messages, target, dim=0, dim_size=x.shape[0], reduce="sum")
+        out = self.aggregate(messages, target, dim_size=x.shape[0])
         out = out if self.bn is None else self.bn(out)
         return out + x
 
