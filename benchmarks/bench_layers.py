@@ -449,8 +449,8 @@ def breakdown(model: torch.nn.Module, batch: Batch, repeats: int) -> dict:
     if model.encoder.features is not None:
         stages["features"] = lambda: model.encoder.features(pos, cell, space_group, index)
     stages["radius_graph"] = lambda: radius_graph_pbc(pos, cell, cutoff, index)
-    if hasattr(model, "pairs"):
-        stages["pair_features"] = lambda: model.pairs(pos, cell, index)  # radius graph included
+    if hasattr(model, "geometry"):  # pair features and neighbour moments, radius graph included
+        stages["geometry"] = lambda: model.geometry(batch.z, pos, cell, index)
     stages["forward"] = lambda: model(batch)
     target = radius_graph_pbc(pos, cell, cutoff, index)[0][1]
     out = {"cutoff": cutoff, "edges": int(target.numel())}
@@ -689,7 +689,7 @@ def render(results: dict) -> str:
         f"{training['threads']} thread(s), ms, best of up to {results['config']['breakdown_repeats']} runs; "
         "full step: median (best) of the timed steps):",
         "",
-        "| dataset | denormals | model | edges (cutoff) | features | radius graph | pair features "
+        "| dataset | denormals | model | edges (cutoff) | features | radius graph | geometry "
         "| forward | full step | steps |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -703,7 +703,7 @@ def render(results: dict) -> str:
 
                 lines.append(
                     f"| {kind} | {label} | {name} | {b['edges']} ({b['cutoff']:g} A) | {cell('features_ms')} "
-                    f"| {cell('radius_graph_ms')} | {cell('pair_features_ms')} | {cell('forward_ms')} | "
+                    f"| {cell('radius_graph_ms')} | {cell('geometry_ms')} | {cell('forward_ms')} | "
                     f"{model['step']['median_ms']:.1f} ({model['step']['min_ms']:.1f}) | {model['steps']} |"
                 )
     shares = [("features", results["features"]["cpu"])] + [

@@ -330,9 +330,9 @@ def _fit(
     epochs = tqdm(range(first, config.epochs), desc=config.model, disable=not progress, unit="epoch")
     start = time.perf_counter() - elapsed
     cpu_start = time.process_time() - (cpu or 0.0)
-    if not config.augment:  # positions never change: search every periodic graph once (timed)
+    if not config.augment:  # positions never change: prepare every crystal once (timed)
         train_data, val_data, test_data = (
-            _with_graphs(data, _graph_of(model)) for data in (train_data, val_data, test_data)
+            _prepared(data, model) for data in (train_data, val_data, test_data)
         )
     # the loader draws a seed per epoch from its generator: `shuffle`, saved in last.pt
     loader = DataLoader(train_data, batch_size=config.batch_size, sampler=sampler, generator=shuffle)
@@ -434,56 +434,73 @@ def _graph_of(model: nn.Module) -> Graph | None:
     return None if cutoff is None else (cutoff, getattr(model, "max_neighbors", None))
 
 
-def _with_graphs(data: Crystals | None, graph: Graph | None) -> Crystals | None:
-    """In-memory crystals with ``graph`` stored, only the nearest edges for a capped one.
+#: What a model computes once per crystal: its graph and the key of its stored geometry.
+Preparation = tuple[Graph | None, tuple[float, ...] | None]
 
-    The models use a stored graph only while it matches the positions
-    (:func:`~spacegroup_nn.data.stored_graph`); sharded data, streamed from disk, is left as is.
+
+def _preparation_of(model: nn.Module) -> Preparation:
+    """The graph of ``model`` and the key of the geometry its ``prepare`` stores, if any
+    (:meth:`~spacegroup_nn.nn.SpaceGroupTransformer.prepare`)."""
+    return _graph_of(model), getattr(model, "geometry_key", None)
+
+
+def _prepared(data: Crystals | None, model: nn.Module) -> Crystals | None:
+    """In-memory crystals with what ``model`` computes once per crystal stored: the
+    parameter-free geometry of a model with a ``prepare`` method (which searches the graph
+    itself and stores only the geometry, so batches carry no edges they do not use), else the
+    graph it reads (only the nearest edges for a capped one).
+
+    The models read either only while it matches the positions
+    (:func:`~spacegroup_nn.nn.geometry.stored_geometry`, :func:`~spacegroup_nn.data.stored_graph`);
+    sharded data, streamed from disk, is left as is.
     """
+    graph = _graph_of(model)
     if data is None or graph is None or isinstance(data, ShardedCrystalDataset):
         return data
+    if hasattr(model, "prepare"):
+        return model.prepare(data)
     cutoff, max_neighbors = graph
     return with_radius_graphs(data, cutoff, max_neighbors=max_neighbors)
 
 
 class GraphCache:
-    """Crystals with the periodic graph of each model stored, searched once per graph.
+    """Crystals with the periodic graph and the geometry of each model stored, computed once.
 
-    :func:`fit` searches the graph its model reads (cutoff and neighbour cap) for every
-    crystal it is given, unless the crystal already stores it
-    (:func:`~spacegroup_nn.data.with_radius_graphs`). Runs of several models and seeds on the
-    same crystals pass them through one cache, which searches each distinct graph of each
-    sequence once and gives every later run the same prepared crystals. Prepared crystals
-    are shallow copies: the inputs are untouched, and a run trains on identical edges either
+    :func:`fit` stores the graph its model reads (cutoff and neighbour cap) and the
+    parameter-free geometry it computes from it (:func:`_prepared`) for every crystal it is
+    given, unless the crystal already stores them. Runs of several models and seeds on the
+    same crystals pass them through one cache, which prepares each sequence once per distinct
+    graph and geometry and gives every later run the same prepared crystals. Prepared crystals
+    are shallow copies: the inputs are untouched, and a run trains on identical inputs either
     way.
 
     Attributes
     ----------
     cpu_seconds : float
-        CPU time of the searches so far, which the ``cpu_seconds`` of the runs given prepared
-        crystals no longer contain.
+        CPU time of the preparations so far, which the ``cpu_seconds`` of the runs given
+        prepared crystals no longer contain.
     """
 
     def __init__(self) -> None:
         self.cpu_seconds = 0.0
-        self._graphs: dict[str, Graph | None] = {}
-        # (id of the input, graph) -> (the input, kept alive so that its id stays its own; copy)
-        self._stored: dict[tuple[int, Graph | None], tuple[Crystals, Crystals]] = {}
+        self._models: dict[str, nn.Module] = {}
+        # (id of the input, preparation) -> (the input, kept alive so that its id stays its own; copy)
+        self._stored: dict[tuple[int, Preparation], tuple[Crystals, Crystals]] = {}
 
     def __call__(self, data: Crystals, config: TrainConfig) -> Crystals:
-        """``data`` with the graph of ``config.model`` stored; ``data`` itself for augmented
-        runs (whose positions change at every step), for models without a graph and for
-        sharded data (streamed from disk)."""
+        """``data`` prepared for ``config.model``; ``data`` itself for augmented runs (whose
+        positions change at every step), for models without a graph and for sharded data
+        (streamed from disk)."""
         if config.augment:
             return data
-        if config.model not in self._graphs:
+        if config.model not in self._models:
             with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG as it was
-                self._graphs[config.model] = _graph_of(MODELS[config.model](1))
-        graph = self._graphs[config.model]
-        key = (id(data), graph)
+                self._models[config.model] = MODELS[config.model](1)
+        model = self._models[config.model]
+        key = (id(data), _preparation_of(model))
         if key not in self._stored:
             start = time.process_time()
-            self._stored[key] = (data, _with_graphs(data, graph))
+            self._stored[key] = (data, _prepared(data, model))
             self.cpu_seconds += time.process_time() - start
         return self._stored[key][1]
 

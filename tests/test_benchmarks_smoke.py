@@ -47,7 +47,7 @@ def test_bench_layers_smoke(tmp_path):
                 assert model["crystals_per_s"] > 0
                 assert {"forward_ms", "radius_graph_ms", "edges"} <= set(model["breakdown"])
             assert "features_ms" in models["cgcnn_fourier"]["breakdown"]
-            assert "pair_features_ms" in models["transformer"]["breakdown"]
+            assert "geometry_ms" in models["transformer"]["breakdown"]
             for name in ("transformer", "cgcnn_fourier"):
                 assert {"throughput_vs_cgcnn", "throughput_best_vs_cgcnn"} <= set(models[name])
             assert "others_share" in training[kind][f"{key}_cpu"]

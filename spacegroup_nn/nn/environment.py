@@ -2,16 +2,26 @@ r"""Local atomic environments: rotation-invariant angular densities of each atom
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
-from torch_geometric.utils import to_dense_batch
 
+from ..groups.standardize import MAX_ATOMIC_NUMBER
 from ._utils import reset_children
 from .elements import ElementEmbedding
 from .harmonic_features import spherical_harmonics
 from .pairs import GaussianExpansion, cosine_envelope
 
-__all__ = ["LocalEnvironment"]
+__all__ = ["LocalEnvironment", "NeighbourMoments"]
+
+
+class NeighbourMoments(NamedTuple):
+    """Radial-angular moments of each atom's neighbours of one element (see :class:`LocalEnvironment`)."""
+
+    atom: Tensor  # (Q,) atom i of each row, sorted, with one row per element among its neighbours
+    species: Tensor  # (Q,) atomic number s of the row's neighbours
+    moments: Tensor  # (Q, K, M) sum over them of Gaussian k times envelope times Y_m
 
 
 class LocalEnvironment(nn.Module):
@@ -28,7 +38,17 @@ class LocalEnvironment(nn.Module):
     embedding and :math:`Y_{lm}` real spherical harmonics (:func:`spherical_harmonics`). The
     invariants are :math:`A_{i,c,00}` and the norms :math:`\|A_{i,c,l\cdot}\|` of every degree
     :math:`l \le l_{max}` (the angular power spectrum, which resolves bond angles), and a
-    linear map of them is the output:
+    linear map of them is the output. The geometric part has no parameters: with :math:`G` the
+    Gaussians,
+
+    .. math::
+        A_{i,c,lm} = \sum_s e_c(s) \sum_k W_{ck}\, M_{i,s,k,lm}, \qquad
+        M_{i,s,k,lm} = \sum_{(j, L):\ z_j = s,\ \|\mathbf{r}\| \le r_e} G_k(\|\mathbf{r}\|)\,
+            \tfrac12\big(1 + \cos(\pi \|\mathbf{r}\| / r_e)\big)\, Y_{lm}(\hat{\mathbf{r}}),
+
+    for :math:`R_c = \sum_k W_{ck} G_k`, so the moments :math:`M` (:meth:`moments`,
+    :class:`NeighbourMoments`) can be computed once per crystal and :meth:`embed` maps them to
+    tokens.
 
     .. math::
         \mathbf{h}_i = \mathbf{W}\,\mathrm{LayerNorm}\big([A_{i,c,00},\ \|A_{i,c,l\cdot}\|
@@ -48,12 +68,14 @@ class LocalEnvironment(nn.Module):
         num_rbf (int): Gaussians on :math:`[0, r_e]`. (default: :obj:`16`)
 
     Shapes:
-        - **input:** atomic numbers :math:`(N,)`; edge indices :math:`(2, E)`, rows source
+        - **input** (of :meth:`forward` and :meth:`moments`): atomic numbers :math:`(N,)`;
+          edge indices :math:`(2, E)`, rows source
           :math:`j` and target :math:`i`, sorted by target as
           :func:`~spacegroup_nn.data.radius_graph_pbc` returns them; edge vectors
           :math:`(E, 3)`, :math:`\mathbf{x}_j + L C - \mathbf{x}_i`
           (:func:`~spacegroup_nn.data.edge_vectors`). Edges beyond the cutoff are ignored.
-        - **output:** :math:`(N, out)`
+        - **output:** :math:`(N, out)`; :meth:`moments` gives :class:`NeighbourMoments`, which
+          :meth:`embed` maps to the output
     """
 
     def __init__(
@@ -75,18 +97,31 @@ class LocalEnvironment(nn.Module):
         reset_children(self)
 
     def forward(self, z: Tensor, edge_index: Tensor, vectors: Tensor) -> Tensor:
+        return self.embed(self.moments(z, edge_index, vectors), len(z))
+
+    def moments(self, z: Tensor, edge_index: Tensor, vectors: Tensor) -> NeighbourMoments:
+        """The parameter-free moments :math:`M` of every atom's neighbours, element by element."""
         distance = torch.linalg.vector_norm(vectors, dim=-1)
         near = distance <= self.cutoff
         source, target = edge_index[:, near]
         distance, vectors = distance[near], vectors[near]
-        weight = self.radial(self.smearing(distance)) * self.element(z[source])
-        weight = weight * cosine_envelope(distance, self.cutoff).unsqueeze(-1)
+        radial = self.smearing(distance) * cosine_envelope(distance, self.cutoff).unsqueeze(-1)
         harmonics = spherical_harmonics(self.l_max, vectors)
-        # A_i = W_i^T Y_i over each atom's neighbours: one batched product, no (E, C, M) array
-        weight, _ = to_dense_batch(weight, target, batch_size=len(z))
-        harmonics, _ = to_dense_batch(harmonics, target, batch_size=len(z))
-        density = weight.transpose(1, 2) @ harmonics  # (N, C, (l_max + 1)^2)
-        power = density.new_zeros(len(z), self.channels, self.l_max + 1).index_add(
+        species = MAX_ATOMIC_NUMBER + 1
+        rows, row_of_edge = torch.unique(target * species + z[source], return_inverse=True)
+        products = (radial.unsqueeze(-1) * harmonics.unsqueeze(1)).flatten(1)  # (E, K M)
+        moments = products.new_zeros(len(rows), products.shape[1]).index_add(0, row_of_edge, products)
+        moments = moments.view(len(rows), radial.shape[1], harmonics.shape[1])
+        return NeighbourMoments(rows // species, rows % species, moments)
+
+    def embed(self, neighbours: NeighbourMoments, num_atoms: int) -> Tensor:
+        """The tokens ``(num_atoms, out)`` of the atoms whose neighbours have these moments."""
+        # (Q, M, C): the learned radial functions and element embedding of each row
+        radial = self.radial(neighbours.moments.transpose(1, 2))
+        weighted = radial * self.element(neighbours.species).unsqueeze(1)
+        density = weighted.new_zeros(num_atoms, *weighted.shape[1:]).index_add(0, neighbours.atom, weighted)
+        density = density.transpose(1, 2)  # (N, C, (l_max + 1)^2)
+        power = density.new_zeros(num_atoms, self.channels, self.l_max + 1).index_add(
             2, self.degree, density.square()
         )
         # sqrt(p + eps^2) - eps: the norm, with a finite gradient where a degree is empty

@@ -9,19 +9,16 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from ..data.graph import edge_vectors, periodic_graph
-
-__all__ = ["CrystalInputs", "GaussianExpansion", "PeriodicPairFeatures", "PeriodicPairs", "unpack"]
+__all__ = ["CrystalInputs", "GaussianExpansion", "PairSums", "PeriodicPairFeatures", "unpack"]
 
 CrystalInputs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 
 
-class PeriodicPairs(NamedTuple):
-    """The periodic graph of a batch and its pair features (see :class:`PeriodicPairFeatures`)."""
+class PairSums(NamedTuple):
+    """Pair features of a batch, one row per ordered pair of atoms (see :class:`PeriodicPairFeatures`)."""
 
-    terms: Tensor  # (E, R + 1) Gaussians and 1, times the envelope
-    edge_index: Tensor  # (2, E) source j, target i, sorted by target
-    vectors: Tensor  # (E, 3) x_j + L C - x_i
+    index: Tensor  # (2, P) source j, target i of every pair with an image within the cutoff, sorted by (i, j)
+    terms: Tensor  # (P, R + 1) Gaussians and 1 times the envelope, summed over the pair's images
 
 
 def unpack(
@@ -80,7 +77,7 @@ def cosine_envelope(distance: Tensor, cutoff: float) -> Tensor:
 
 
 class PeriodicPairFeatures(nn.Module):
-    r"""Periodic pair features of the atoms of each crystal, one row per periodic image.
+    r"""Periodic pair features of the atoms of each crystal, summed over the images of each pair.
 
     .. math::
         \mathbf{p}_{ij} = \sum_{L:\ 0 < \|\mathbf{r}_{ij}^L\| \le r_c}
@@ -88,24 +85,23 @@ class PeriodicPairFeatures(nn.Module):
             \tfrac12\big(1 + \cos(\pi \|\mathbf{r}_{ij}^L\| / r_c)\big)
 
     with :math:`\phi` a Gaussian expansion; the last channel is a smooth count of the images
-    within the cutoff. The module returns the terms of the sum (one per
-    edge of the periodic graph); :meth:`~spacegroup_nn.nn.padding.PaddedGroup.pairs` adds
-    them up per pair, before or after a linear map without bias (which commutes with the sum),
-    whichever is cheaper. Distances are invariant under every isometry, so the pair features are
+    within the cutoff. Distances are invariant under every isometry, so the pair features are
     invariant under the crystal's operations, rigid motions and every change of description;
     the periodic graph has no neighbour cap and the envelope makes the sum continuous at the
-    cutoff.
+    cutoff. The module has no parameters: its output can be computed once per crystal
+    (:meth:`~spacegroup_nn.nn.SpaceGroupTransformer.prepare`).
 
     Args:
         cutoff (float): Radius in Angstrom. (default: :obj:`6.0`)
         num_rbf (int): Number of Gaussians. (default: :obj:`32`)
 
     Shapes:
-        - **input:** positions :math:`(N, 3)`, cell :math:`(B, 3, 3)`, batch :math:`(N,)`,
-          and optionally the ``Data`` they came from, whose stored graph is used if valid
-          (:func:`~spacegroup_nn.data.stored_graph`)
-        - **output:** :class:`PeriodicPairs`: edge terms :math:`(E, R + 1)` and the graph itself,
-          edge indices :math:`(2, E)` and edge vectors :math:`(E, 3)`
+        - **input:** edge indices :math:`(2, E)` (source :math:`j`, target :math:`i`) and edge
+          vectors :math:`(E, 3)`, :math:`\mathbf{x}_j + L C - \mathbf{x}_i`, of the periodic graph
+          within ``cutoff`` (:func:`~spacegroup_nn.data.periodic_graph`,
+          :func:`~spacegroup_nn.data.edge_vectors`), and the number of atoms :math:`N`
+        - **output:** :class:`PairSums`: pair indices :math:`(2, P)` and features
+          :math:`(P, R + 1)`
     """
 
     def __init__(self, cutoff: float = 6.0, num_rbf: int = 32) -> None:
@@ -115,13 +111,15 @@ class PeriodicPairFeatures(nn.Module):
         self.out_channels = num_rbf + 1
         self.smearing = GaussianExpansion(0.0, self.cutoff, num_rbf)
 
-    def forward(self, pos: Tensor, cell: Tensor, batch: Tensor, data: Data | None = None) -> PeriodicPairs:
-        edge_index, shift = periodic_graph(pos, cell, self.cutoff, batch, data)
-        vectors = edge_vectors(pos, cell, edge_index, shift, batch)
+    def forward(self, edge_index: Tensor, vectors: Tensor, num_atoms: int) -> PairSums:
         distance = torch.linalg.vector_norm(vectors, dim=-1)
         envelope = cosine_envelope(distance, self.cutoff).unsqueeze(-1)
         terms = torch.cat([self.smearing(distance), torch.ones_like(envelope)], dim=-1) * envelope
-        return PeriodicPairs(terms, edge_index, vectors)
+        source, target = edge_index
+        pairs, pair_of_edge = torch.unique(target * num_atoms + source, return_inverse=True)
+        # index_add (not index_put with accumulate) keeps the sum deterministic on CPU
+        sums = terms.new_zeros(len(pairs), terms.shape[1]).index_add(0, pair_of_edge, terms)
+        return PairSums(torch.stack([pairs % num_atoms, pairs // num_atoms]), sums)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(cutoff={self.cutoff:g}, num_rbf={self.num_rbf})"

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 from torch_geometric.nn import global_mean_pool
 
+from ..data.graph import edge_vectors, periodic_graph
 from ._utils import reset_children
 from .encoder import AtomEncoder
 from .environment import LocalEnvironment
 from .features import Invariance
+from .geometry import CrystalGeometry, stored_geometry, with_geometry
 from .padding import PaddedGroup, padded_groups
 from .pairs import PeriodicPairFeatures, unpack
 
@@ -116,7 +118,9 @@ class SpaceGroupTransformer(nn.Module):
     the invariant angular density of its neighbourhood (:class:`LocalEnvironment`).
     Attention is biased by periodic pair-distance features; a mean over atoms and an MLP give
     the prediction. Attention runs on crystals grouped by size (:func:`padded_groups`), so a
-    large cell never pads the small ones of its batch.
+    large cell never pads the small ones of its batch. The pair features and the neighbour
+    moments of the environments have no parameters: :meth:`prepare` stores them in each
+    crystal once, and the model reads them back while they match its positions and cell.
 
     .. math::
         \mathbf{h}_i^{(0)} = \mathbf{e}(z_i) + \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}
@@ -199,6 +203,44 @@ class SpaceGroupTransformer(nn.Module):
     def reset_parameters(self) -> None:
         reset_children(self)
 
+    @property
+    def geometry_key(self) -> tuple[float, ...]:
+        """The settings the parameter-free geometry depends on (:mod:`~spacegroup_nn.nn.geometry`)."""
+        environment = self.environment
+        local = (0.0, 0, 0) if environment is None else (
+            environment.cutoff, len(environment.smearing.offsets), environment.l_max
+        )  # fmt: skip
+        return (self.pairs.cutoff, self.pairs.num_rbf, *local)
+
+    def geometry(
+        self, z: Tensor, pos: Tensor, cell: Tensor, batch: Tensor, data: Data | None = None
+    ) -> CrystalGeometry:
+        """The pair features and neighbour moments of a batch: stored in ``data`` by
+        :meth:`prepare` if valid (:func:`~spacegroup_nn.nn.geometry.stored_geometry`), else
+        computed from its periodic graph (stored or searched, :func:`~spacegroup_nn.data.periodic_graph`)."""
+        stored = stored_geometry(data, self.geometry_key) if data is not None else None
+        if stored is not None:
+            return stored
+        edge_index, shift = periodic_graph(pos, cell, self.cutoff, batch, data)
+        vectors = edge_vectors(pos, cell, edge_index, shift, batch)
+        pairs = self.pairs(edge_index, vectors, len(z))
+        if self.environment is None:
+            return CrystalGeometry(pairs, None)
+        return CrystalGeometry(pairs, self.environment.moments(z, edge_index, vectors))
+
+    def prepare(self, crystals: Sequence[Data]) -> list[Data]:
+        """Shallow copies of ``crystals`` that store their geometry (:meth:`geometry`).
+
+        Computing it once per crystal saves this parameter-free part of every later forward
+        pass over them; outputs are the same to round-off.
+        """
+
+        def compute(crystals: Batch) -> CrystalGeometry:
+            z, pos, cell, _, batch = unpack(crystals)
+            return self.geometry(z, pos, cell, batch, crystals)
+
+        return with_geometry(crystals, compute, self.geometry_key)
+
     def forward(
         self,
         z: Tensor | Data,
@@ -210,13 +252,13 @@ class SpaceGroupTransformer(nn.Module):
         data = z if isinstance(z, Data) else None
         z, pos, cell, space_group, batch = unpack(z, pos, cell, space_group, batch)
         atoms = self.encoder(z, pos, cell, space_group, batch)
-        pairs = self.pairs(pos, cell, batch, data)
-        if self.environment is not None:
-            atoms = atoms + self.environment(z, pairs.edge_index, pairs.vectors)
-        groups = padded_groups(batch, pairs.edge_index)
-        terms = pairs.terms.to(atoms.dtype)
-        # per group, the (b, m, m, H) bias of each block
-        biases = [group.pairs(terms, self.pair_bias).split(self.heads, dim=-1) for group in groups]
+        geometry = self.geometry(z, pos, cell, batch, data)
+        if geometry.neighbours is not None:
+            atoms = atoms + self.environment.embed(geometry.neighbours, len(z))
+        groups = padded_groups(batch, geometry.pairs.index)
+        # the bias of every block and head, (P, L H), then per group (b, m, m, H) for each block
+        bias = self.pair_bias(geometry.pairs.terms.to(atoms.dtype))
+        biases = [group.pad_pairs(bias).split(self.heads, dim=-1) for group in groups]
         for layer, block in enumerate(self.blocks):
             atoms = block(atoms, grouped_attention(groups, [bias[layer] for bias in biases]))
         pooled = global_mean_pool(self.norm(atoms), batch, size=cell.shape[0])

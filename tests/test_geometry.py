@@ -1,0 +1,85 @@
+"""Pair sums, neighbour moments and their storage: the parameter-free geometry of the transformer."""
+
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+from torch_geometric.data import Batch
+from torch_geometric.loader import DataLoader
+
+from spacegroup_nn.data import edge_vectors, from_structure, radius_graph_pbc
+from spacegroup_nn.nn import SpaceGroupTransformer
+from spacegroup_nn.nn.geometry import stored_geometry
+from spacegroup_nn.nn.pairs import PeriodicPairFeatures
+
+
+def crystals():
+    """Small crystals of 2, 1, 3 and 8 atoms, in float64."""
+    structures = [
+        Structure(Lattice.cubic(4.1), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+        Structure(Lattice.cubic(2.9), ["Fe"], [[0, 0, 0]]),
+        Structure(
+            Lattice.hexagonal(3.2, 5.1), ["Ga", "N", "N"], [[0, 0, 0], [1 / 3, 2 / 3, 0.38], [0.5, 0.1, 0.7]]
+        ),
+        Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.43), ["Si"], [[0, 0, 0]]),
+    ]
+    return [from_structure(structure, dtype=torch.float64) for structure in structures]
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return SpaceGroupTransformer(hidden_channels=16, num_layers=2, heads=2, radius=2.0).double().eval()
+
+
+def test_pair_sums_add_up_the_images_of_each_pair():
+    batch = Batch.from_data_list(crystals())
+    edge_index, shift = radius_graph_pbc(batch.pos, batch.cell, 6.0, batch.batch)
+    vectors = edge_vectors(batch.pos, batch.cell, edge_index, shift, batch.batch)
+    features = PeriodicPairFeatures(6.0, 8)
+    pairs = features(edge_index, vectors, batch.num_nodes)
+    # one image at a time gives the terms of the sum; they add up per (target, source)
+    reference = torch.zeros(batch.num_nodes, batch.num_nodes, 9, dtype=torch.float64)
+    for edge in range(edge_index.shape[1]):
+        single = features(edge_index[:, edge : edge + 1], vectors[edge : edge + 1], batch.num_nodes)
+        reference[edge_index[1, edge], edge_index[0, edge]] += single.terms[0]
+    source, target = pairs.index
+    order = target * batch.num_nodes + source
+    assert torch.equal(torch.sort(order).values, order)
+    torch.testing.assert_close(pairs.terms, reference[target, source], rtol=0, atol=1e-14)
+    assert not reference.index_put((target, source), torch.zeros(9, dtype=torch.float64)).any()
+
+
+def test_stored_geometry_gives_the_outputs_of_the_computed_one(model):
+    data = crystals()
+    prepared = model.prepare(data)
+    assert all(stored_geometry(crystal, model.geometry_key) is not None for crystal in prepared)
+    assert all(stored_geometry(crystal, model.geometry_key) is None for crystal in data)  # inputs untouched
+    assert model.prepare(prepared)[2] is prepared[2]  # prepared once
+    computed = model(Batch.from_data_list(data))
+    batch = next(iter(DataLoader(prepared, batch_size=len(prepared))))
+    assert stored_geometry(batch, model.geometry_key) is not None
+    torch.testing.assert_close(model(batch), computed, rtol=0, atol=1e-12)
+    single = [model(Batch.from_data_list([crystal])) for crystal in prepared]
+    torch.testing.assert_close(torch.cat(single), computed, rtol=0, atol=1e-12)
+
+
+def test_a_stale_or_foreign_geometry_is_never_read(model):
+    prepared = model.prepare(crystals())[0]
+    moved = prepared.clone()
+    moved.pos = moved.pos + torch.tensor([0.1, 0.0, 0.0], dtype=torch.float64)
+    assert stored_geometry(moved, model.geometry_key) is None
+    converted = prepared.clone()
+    converted.pos = converted.pos.float()
+    assert stored_geometry(converted, model.geometry_key) is None
+    settings = {"hidden_channels": 16, "num_layers": 2, "heads": 2, "radius": 2.0}
+    other = SpaceGroupTransformer(**settings, environment_cutoff=3.0)
+    assert stored_geometry(prepared, other.geometry_key) is None
+    plain = SpaceGroupTransformer(**settings, environment=False)
+    replaced = plain.prepare([prepared])[0]
+    assert stored_geometry(replaced, model.geometry_key) is None
+    assert stored_geometry(replaced, plain.geometry_key).neighbours is None
+    # the moved crystal gets the output of its new positions
+    torch.testing.assert_close(model(moved), model(moved.clone()), rtol=0, atol=0)
+    fresh = crystals()[0]
+    fresh.pos = moved.pos
+    torch.testing.assert_close(model(moved), model(fresh), rtol=0, atol=1e-12)
