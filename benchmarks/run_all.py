@@ -434,7 +434,7 @@ def _runs(result: dict) -> list[tuple[Run | None, float | None]]:
 
 
 def _graph_cpu(result: dict) -> float:
-    """CPU seconds of the graph searches the runs of a result share (:class:`GraphCache`; 0 in
+    """CPU seconds of the preparations the runs of a result share (:class:`GraphCache`; 0 in
     results from before they were shared, whose runs each searched their own)."""
     seeds = result["runs"] if isinstance(result.get("runs"), list) else []  # zero-shot: one per seed
     return result.get("graph_cpu_seconds", 0.0) + sum(run.get("graph_cpu_seconds", 0.0) for run in seeds)
@@ -585,9 +585,11 @@ def render(results_dir: Path, docs_dir: Path) -> str:
         "It is summed from each run's record (a resumed run counts all its",
         "epochs), each distinct run once: a tuning run at the settings a table uses is that",
         "table's run of the same seed, which trains once (`Run` in `benchmarks/run_all.py`);",
-        "and from the periodic-graph searches that the runs of one command on one",
-        "dataset share (each graph is searched once per command); data loading, evaluation and",
-        "plots add a few minutes. Every run uses one thread; CPU seconds per epoch measure",
+        "and from the preparations that the runs of one command on one dataset share (each",
+        "periodic graph, or a transformer's pair sums and neighbour moments, is computed once",
+        "per command). Data loading, evaluation and plots are not in this sum;",
+        "`benchmarks/reproduce.sh` logs the whole CPU time of every command (the notes below",
+        "give its total). Every run uses one thread; CPU seconds per epoch measure",
         "training alone, wall seconds also count waiting for the other processes of this",
         "shared machine.",
         "",

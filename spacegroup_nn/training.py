@@ -464,11 +464,11 @@ def _prepared(data: Crystals | None, model: nn.Module) -> Crystals | None:
 
 
 class GraphCache:
-    """Crystals with the periodic graph and the geometry of each model stored, computed once.
+    """Crystals prepared once for each model: its periodic graph stored, or for a transformer
+    the geometry it computes from that graph (:func:`_prepared`).
 
-    :func:`fit` stores the graph its model reads (cutoff and neighbour cap) and the
-    parameter-free geometry it computes from it (:func:`_prepared`) for every crystal it is
-    given, unless the crystal already stores them. Runs of several models and seeds on the
+    :func:`fit` prepares every crystal it is given for its model, unless the crystal already
+    stores what the model reads. Runs of several models and seeds on the
     same crystals pass them through one cache, which prepares each sequence once per distinct
     graph and geometry and gives every later run the same prepared crystals. Prepared crystals
     are shallow copies: the inputs are untouched, and a run trains on identical inputs either

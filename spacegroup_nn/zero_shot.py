@@ -138,9 +138,9 @@ def run_zero_shot(
         Continue each model's run from its ``last.pt`` (see :func:`~spacegroup_nn.training.fit`);
         a finished run is only evaluated again.
     graphs : GraphCache, optional
-        Searches each model's periodic graph of ``data`` once: pass one cache to the calls of
-        several seeds on the same ``data`` to share the searches; by default the models of
-        this call share a cache of their own.
+        Prepares ``data`` once per model (its periodic graph, or a transformer's geometry):
+        pass one cache to the calls of several seeds on the same ``data`` to share the
+        preparations; by default the models of this call share a cache of their own.
     model_options : mapping, optional
         Per model name, :class:`~spacegroup_nn.training.TrainConfig` fields of that model
         alone (e.g. its tuned lr and batch_size); they take precedence over ``train_options``.
@@ -154,7 +154,9 @@ def run_zero_shot(
         Held-out groups, split sizes and, per model, in-distribution test MAE, held-out MAE,
         their ratio, per-group and per-system held-out errors, seconds per epoch and the
         training settings (epochs, lr, batch_size), and the
-        CPU seconds of the graph searches of this call, which the models' own do not contain.
+        CPU seconds of the preparations of this call (graph searches, a transformer's
+        geometry: :class:`~spacegroup_nn.training.GraphCache`), which the models' own do not
+        contain.
     """
     graphs = GraphCache() if graphs is None else graphs
     searched = graphs.cpu_seconds

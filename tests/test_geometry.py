@@ -71,6 +71,9 @@ def test_a_stale_or_foreign_geometry_is_never_read(model):
     converted = prepared.clone()
     converted.pos = converted.pos.float()
     assert stored_geometry(converted, model.geometry_key) is None
+    edited = prepared.clone()
+    edited.z = torch.tensor([11, 9])  # the neighbour elements of the moments change
+    assert stored_geometry(edited, model.geometry_key) is None
     settings = {"hidden_channels": 16, "num_layers": 2, "heads": 2, "radius": 2.0}
     other = SpaceGroupTransformer(**settings, environment_cutoff=3.0)
     assert stored_geometry(prepared, other.geometry_key) is None
@@ -78,8 +81,45 @@ def test_a_stale_or_foreign_geometry_is_never_read(model):
     replaced = plain.prepare([prepared])[0]
     assert stored_geometry(replaced, model.geometry_key) is None
     assert stored_geometry(replaced, plain.geometry_key).neighbours is None
-    # the moved crystal gets the output of its new positions
-    torch.testing.assert_close(model(moved), model(moved.clone()), rtol=0, atol=0)
-    fresh = crystals()[0]
-    fresh.pos = moved.pos
-    torch.testing.assert_close(model(moved), model(fresh), rtol=0, atol=1e-12)
+    # edited crystals get the outputs of what they now hold
+    for changed, attribute in ((moved, "pos"), (edited, "z")):
+        fresh = crystals()[0]
+        fresh[attribute] = changed[attribute]
+        torch.testing.assert_close(model(changed), model(fresh), rtol=0, atol=1e-12)
+
+
+def test_prepare_batches_crystals_whose_stored_geometry_is_stale(model):
+    prepared = model.prepare(crystals())
+    prepared[1] = prepared[1].clone()
+    prepared[1].pos = prepared[1].pos + 0.05  # stale: recomputed in one chunk with fresh crystals
+    mixed = [prepared[1], *crystals()[2:]]
+    again = model.prepare(mixed)
+    assert all(stored_geometry(crystal, model.geometry_key) is not None for crystal in again)
+    for crystal, source in zip(again, mixed, strict=True):
+        torch.testing.assert_close(model(crystal), model(Batch.from_data_list([source])), rtol=0, atol=1e-12)
+
+
+def test_gradients_with_respect_to_positions_ignore_the_stored_geometry(model):
+    prepared = model.prepare(crystals())[2]
+    gradients = []
+    for crystal in (prepared.clone(), crystals()[2]):
+        crystal.pos.requires_grad_(True)
+        model(crystal).sum().backward()
+        gradients.append(crystal.pos.grad)
+    assert gradients[0].abs().max() > 0
+    torch.testing.assert_close(gradients[0], gradients[1], rtol=0, atol=1e-12)
+
+
+def test_float32_and_crystals_without_pairs_or_neighbours():
+    torch.manual_seed(0)
+    model = SpaceGroupTransformer(hidden_channels=16, num_layers=2, heads=2, radius=2.0).eval()
+    isolated = Structure(Lattice.cubic(7.0), ["Na"], [[0, 0, 0]])  # no image within 6 A
+    salt = Structure(Lattice.cubic(4.1), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    data = [from_structure(isolated), from_structure(salt)]
+    prepared = model.prepare(data)
+    assert prepared[0].pair_terms.shape == (0, 33) and prepared[0].neighbour_moments.shape[0] == 0
+    assert prepared[1].pair_terms.dtype == torch.float32
+    batch = next(iter(DataLoader(prepared, batch_size=2)))
+    out = model(batch)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, model(Batch.from_data_list(data)), rtol=1e-6, atol=1e-6)

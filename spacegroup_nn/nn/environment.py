@@ -83,7 +83,7 @@ class LocalEnvironment(nn.Module):
     ) -> None:
         super().__init__()
         self.out_channels, self.channels, self.l_max = out_channels, channels, l_max
-        self.cutoff = float(cutoff)
+        self.cutoff, self.num_rbf = float(cutoff), num_rbf
         self.smearing = GaussianExpansion(0.0, self.cutoff, num_rbf)
         self.radial = nn.Linear(num_rbf, channels, bias=False)
         self.element = ElementEmbedding(channels)
@@ -100,7 +100,24 @@ class LocalEnvironment(nn.Module):
         return self.embed(self.moments(z, edge_index, vectors), len(z))
 
     def moments(self, z: Tensor, edge_index: Tensor, vectors: Tensor) -> NeighbourMoments:
-        """The parameter-free moments :math:`M` of every atom's neighbours, element by element."""
+        """The parameter-free moments :math:`M` of every atom's neighbours, element by element.
+
+        Parameters
+        ----------
+        z : Tensor
+            ``(N,)`` int64 atomic numbers.
+        edge_index : Tensor
+            ``(2, E)`` int64, rows source :math:`j` and target :math:`i`.
+        vectors : Tensor
+            ``(E, 3)`` edge vectors; edges beyond :attr:`cutoff` are ignored.
+
+        Returns
+        -------
+        NeighbourMoments
+            ``atom`` ``(Q,)`` (sorted), ``species`` ``(Q,)`` and ``moments``
+            ``(Q, K, (l_max + 1)^2)`` in the dtype of ``vectors``: one row per atom and
+            element among its neighbours, :math:`K` the number of Gaussians.
+        """
         distance = torch.linalg.vector_norm(vectors, dim=-1)
         near = distance <= self.cutoff
         source, target = edge_index[:, near]
@@ -115,9 +132,22 @@ class LocalEnvironment(nn.Module):
         return NeighbourMoments(rows // species, rows % species, moments)
 
     def embed(self, neighbours: NeighbourMoments, num_atoms: int) -> Tensor:
-        """The tokens ``(num_atoms, out)`` of the atoms whose neighbours have these moments."""
+        """The tokens of the atoms whose neighbours have these moments.
+
+        Parameters
+        ----------
+        neighbours : NeighbourMoments
+            From :meth:`moments`, atom indices below ``num_atoms``.
+        num_atoms : int
+            :math:`N`; an atom without a row gets the token of an empty neighbourhood.
+
+        Returns
+        -------
+        Tensor
+            ``(N, out)``, in the dtype of the parameters.
+        """
         # (Q, M, C): the learned radial functions and element embedding of each row
-        radial = self.radial(neighbours.moments.transpose(1, 2))
+        radial = self.radial(neighbours.moments.transpose(1, 2).to(self.radial.weight.dtype))
         weighted = radial * self.element(neighbours.species).unsqueeze(1)
         density = weighted.new_zeros(num_atoms, *weighted.shape[1:]).index_add(0, neighbours.atom, weighted)
         density = density.transpose(1, 2)  # (N, C, (l_max + 1)^2)

@@ -206,19 +206,23 @@ class SpaceGroupTransformer(nn.Module):
     @property
     def geometry_key(self) -> tuple[float, ...]:
         """The settings the parameter-free geometry depends on (:mod:`~spacegroup_nn.nn.geometry`)."""
-        environment = self.environment
-        local = (0.0, 0, 0) if environment is None else (
-            environment.cutoff, len(environment.smearing.offsets), environment.l_max
-        )  # fmt: skip
-        return (self.pairs.cutoff, self.pairs.num_rbf, *local)
+        pairs, environment = self.pairs, self.environment
+        if environment is None:
+            return (pairs.cutoff, pairs.num_rbf, 0.0, 0, 0)
+        return (pairs.cutoff, pairs.num_rbf, environment.cutoff, environment.num_rbf, environment.l_max)
 
     def geometry(
         self, z: Tensor, pos: Tensor, cell: Tensor, batch: Tensor, data: Data | None = None
     ) -> CrystalGeometry:
-        """The pair features and neighbour moments of a batch: stored in ``data`` by
-        :meth:`prepare` if valid (:func:`~spacegroup_nn.nn.geometry.stored_geometry`), else
-        computed from its periodic graph (stored or searched, :func:`~spacegroup_nn.data.periodic_graph`)."""
-        stored = stored_geometry(data, self.geometry_key) if data is not None else None
+        """The pair features and neighbour moments of a batch.
+
+        Read from ``data`` if :meth:`prepare` stored them and they are valid
+        (:func:`~spacegroup_nn.nn.geometry.stored_geometry`), else computed from its periodic
+        graph (stored or searched, :func:`~spacegroup_nn.data.periodic_graph`). Positions or
+        a cell that need gradients always get them computed: a stored geometry is a constant.
+        """
+        differentiable = torch.is_grad_enabled() and (pos.requires_grad or cell.requires_grad)
+        stored = stored_geometry(data, self.geometry_key) if data is not None and not differentiable else None
         if stored is not None:
             return stored
         edge_index, shift = periodic_graph(pos, cell, self.cutoff, batch, data)
@@ -232,14 +236,15 @@ class SpaceGroupTransformer(nn.Module):
         """Shallow copies of ``crystals`` that store their geometry (:meth:`geometry`).
 
         Computing it once per crystal saves this parameter-free part of every later forward
-        pass over them; outputs are the same to round-off.
+        pass over them; outputs are the same to round-off. It is computed on the model's
+        device and stored on each crystal's.
         """
 
         def compute(crystals: Batch) -> CrystalGeometry:
             z, pos, cell, _, batch = unpack(crystals)
             return self.geometry(z, pos, cell, batch, crystals)
 
-        return with_geometry(crystals, compute, self.geometry_key)
+        return with_geometry(crystals, compute, self.geometry_key, device=self.pair_bias.weight.device)
 
     def forward(
         self,
