@@ -262,8 +262,8 @@ class SpaceGroupTransformer(nn.Module):
             atoms = atoms + self.environment.embed(geometry.neighbours, len(z))
         groups = padded_groups(batch, geometry.pairs.index)
         # the bias of every block and head, (P, L H), then per group (b, m, m, H) for each block
-        bias = self.pair_bias(geometry.pairs.terms.to(atoms.dtype))
-        biases = [group.pad_pairs(bias).split(self.heads, dim=-1) for group in groups]
+        pair_bias = self.pair_bias(geometry.pairs.terms.to(atoms.dtype))
+        biases = [group.pad_pairs(pair_bias).split(self.heads, dim=-1) for group in groups]
         for layer, block in enumerate(self.blocks):
             atoms = block(atoms, grouped_attention(groups, [bias[layer] for bias in biases]))
         pooled = global_mean_pool(self.norm(atoms), batch, size=cell.shape[0])
