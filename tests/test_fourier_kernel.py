@@ -49,6 +49,16 @@ def test_kernel_equals_torch_path(mixed_batch, invariance):
     assert single.dtype == torch.float32 and (single.double() - reference).abs().max() <= 1e-5
 
 
+def test_a_module_cast_to_float32_keeps_the_features(mixed_batch):
+    # the tables of a cast module are float32; the kernel reads them in its own dtypes
+    pos, cell, space_group, batch = mixed_batch
+    reference = SymmetrizedFourierFeatures()(*mixed_batch)
+    cast = SymmetrizedFourierFeatures().float()
+    assert cast.orthogonal_scale.dtype == torch.float32
+    single = cast(pos.float(), cell.float(), space_group, batch)
+    assert torch.isfinite(single).all() and (single.double() - reference).abs().max() <= 1e-5
+
+
 def test_torch_path_where_no_kernel(mixed_batch, monkeypatch):
     features = SymmetrizedFourierFeatures()
     fused = features(*mixed_batch)

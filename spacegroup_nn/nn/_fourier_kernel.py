@@ -16,7 +16,16 @@ from torch import Tensor
 
 __all__ = ["AVAILABLE", "supports", "symmetrized_fourier"]
 
-TABLES = ("wavevectors", "half", "partner", "orbit", "twelfths", "scale")
+#: The tables of every wave-vector block and the dtype the kernel reads each of them in.
+TABLE_DTYPES = {
+    "wavevectors": torch.int32,
+    "half": torch.int64,
+    "partner": torch.int64,
+    "orbit": torch.int32,
+    "twelfths": torch.int8,
+    "scale": torch.float64,
+}
+TABLES = tuple(TABLE_DTYPES)
 
 
 class _Block(ctypes.Structure):
@@ -120,7 +129,8 @@ def symmetrized_fourier(
     crystals = _Crystals(*(tensor.data_ptr() for tensor in keep[1:]), len(space_group))
     structs, column = (_Block * len(blocks))(), 0
     for struct, block in zip(structs, blocks, strict=True):
-        tables = [block[name].contiguous() for name in TABLES]
+        # a module cast (``model.float()``) converts the float buffers: read them as the kernel does
+        tables = [block[name].to(dtype).contiguous() for name, dtype in TABLE_DTYPES.items()]
         keep += tables
         half = len(block["half"])
         struct.num_wavevectors, struct.num_outputs, struct.column = len(block["wavevectors"]), half, column
