@@ -19,6 +19,7 @@ from torch_geometric.data import Batch, Data
 from .data.crystal import data_to_structure, from_structure
 from .data.variants import DESCRIPTION_CHANGES, RIGID_MOTIONS, variant
 from .groups import SpaceGroup
+from .nn.geometry import carry_geometry
 
 __all__ = [
     "Kind",
@@ -58,6 +59,9 @@ def transform_batch(batch: Batch, rotations: Tensor, translations: Tensor, wrap:
 
     The arithmetic of :func:`apply_operation`, done for all atoms at once (no split into
     crystals), since augmentation, the soft loss and test-time averaging call it every step.
+    A geometry stored in ``batch`` (:meth:`~spacegroup_nn.nn.SpaceGroupTransformer.prepare`)
+    moves with the atoms when every move is an isometry of the lattice
+    (:func:`~spacegroup_nn.nn.geometry.carry_geometry`), so it is not computed again.
 
     Parameters
     ----------
@@ -80,6 +84,7 @@ def transform_batch(batch: Batch, rotations: Tensor, translations: Tensor, wrap:
     moved.pos = (frac.unsqueeze(1) @ cells).squeeze(1)
     if "frac" in batch:
         moved.frac = frac
+    carry_geometry(batch, moved, rotations)
     return moved
 
 

@@ -330,7 +330,7 @@ def _fit(
     epochs = tqdm(range(first, config.epochs), desc=config.model, disable=not progress, unit="epoch")
     start = time.perf_counter() - elapsed
     cpu_start = time.process_time() - (cpu or 0.0)
-    if not config.augment:  # positions never change: prepare every crystal once (timed)
+    if _keeps_preparation(model, config):  # prepare every crystal once (timed)
         train_data, val_data, test_data = (
             _prepared(data, model) for data in (train_data, val_data, test_data)
         )
@@ -463,6 +463,13 @@ def _prepared(data: Crystals | None, model: nn.Module) -> Crystals | None:
     return with_radius_graphs(data, cutoff, max_neighbors=max_neighbors)
 
 
+def _keeps_preparation(model: nn.Module, config: TrainConfig) -> bool:
+    """Whether crystals prepared for ``model`` stay prepared while it trains: their positions
+    never change, or only by the isometries of augmentation, which carry a stored geometry
+    along (:func:`~spacegroup_nn.nn.geometry.carry_geometry`) but not a stored graph."""
+    return not config.augment or hasattr(model, "prepare")
+
+
 class GraphCache:
     """Crystals prepared once for each model: its periodic graph stored, or for a transformer
     the geometry it computes from that graph (:func:`_prepared`).
@@ -488,15 +495,15 @@ class GraphCache:
         self._stored: dict[tuple[int, Preparation], tuple[Crystals, Crystals]] = {}
 
     def __call__(self, data: Crystals, config: TrainConfig) -> Crystals:
-        """``data`` prepared for ``config.model``; ``data`` itself for augmented runs (whose
-        positions change at every step), for models without a graph and for sharded data
+        """``data`` prepared for ``config.model``; ``data`` itself where the preparation would
+        not last (:func:`_keeps_preparation`), for models without a graph and for sharded data
         (streamed from disk)."""
-        if config.augment:
-            return data
         if config.model not in self._models:
             with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG as it was
                 self._models[config.model] = MODELS[config.model](1)
         model = self._models[config.model]
+        if not _keeps_preparation(model, config):
+            return data
         key = (id(data), _preparation_of(model))
         if key not in self._stored:
             start = time.process_time()

@@ -1,5 +1,8 @@
 """Pair sums, neighbour moments and their storage: the parameter-free geometry of the transformer."""
 
+import copy
+
+import numpy as np
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
@@ -7,9 +10,15 @@ from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
 from spacegroup_nn.data import edge_vectors, from_structure, radius_graph_pbc
+from spacegroup_nn.diagnostics import random_description
+from spacegroup_nn.groups import SpaceGroup, euclidean_normalizer, random_crystal
 from spacegroup_nn.nn import SpaceGroupTransformer
 from spacegroup_nn.nn.geometry import stored_geometry
 from spacegroup_nn.nn.pairs import PeriodicPairFeatures
+from spacegroup_nn.testing import transform_batch
+
+#: Atoms moved per group in the test of carried geometries (every normalizer element up to it).
+MOVED_ATOMS = 2000
 
 
 def crystals():
@@ -123,3 +132,78 @@ def test_float32_and_crystals_without_pairs_or_neighbours():
     out = model(batch)
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out, model(Batch.from_data_list(data)), rtol=1e-6, atol=1e-6)
+
+
+def _moved_by_normalizer(number, dtype):
+    """A crystal of group ``number``, its normalizer elements (all, or a seeded sample of about
+    :data:`MOVED_ATOMS` atoms), and random shifts along the free axes."""
+    rng = np.random.default_rng(number)
+    crystal = from_structure(random_crystal(SpaceGroup(number), rng, num_orbits=2), dtype=dtype)
+    normalizer = euclidean_normalizer(SpaceGroup(number))
+    count = min(normalizer.order, max(MOVED_ATOMS // crystal.num_nodes, 4))
+    picks = np.sort(rng.choice(normalizer.order, count, replace=False))
+    shifts = np.where(normalizer.free_axes, rng.random((count, 3)), 0.0)
+    rotations = torch.tensor(normalizer.rotations[picks])
+    return crystal, rotations, torch.tensor(normalizer.translations[picks] + shifts)
+
+
+def test_moves_by_the_normalizer_carry_the_geometry_of_the_moved_crystal_in_every_group():
+    torch.manual_seed(0)
+    model = SpaceGroupTransformer(hidden_channels=16, num_layers=1, heads=2, radius=2.0, cutoff=3.5)
+    model = model.double().eval()  # radii of a few neighbours: the test's cost is the graph search
+    for number in range(1, 231):
+        crystal, rotations, translations = _moved_by_normalizer(number, torch.float64)
+        copies = [crystal] * len(rotations)
+        wrap = number % 2 == 0
+        carried = transform_batch(Batch.from_data_list(model.prepare(copies)), rotations, translations, wrap)
+        stored = stored_geometry(carried, model.geometry_key)
+        assert stored is not None, number
+        moved = transform_batch(Batch.from_data_list(copies), rotations, translations, wrap)
+        assert torch.equal(carried.pos, moved.pos)
+        computed = model.geometry(moved.z, moved.pos, moved.cell, moved.batch, moved)
+        assert torch.equal(stored.pairs.index, computed.pairs.index), number
+        assert torch.equal(stored.neighbours.atom, computed.neighbours.atom), number
+        assert torch.equal(stored.neighbours.species, computed.neighbours.species), number
+        for mine, reference in (
+            (stored.pairs.terms, computed.pairs.terms),
+            (stored.neighbours.moments, computed.neighbours.moments),
+        ):
+            assert float((mine - reference).abs().max()) <= 1e-10 * float(reference.abs().max()), number
+
+
+@pytest.mark.parametrize("number", [2, 15, 62, 141, 166, 194, 227])
+def test_float32_moves_carry_the_geometry_and_keep_the_outputs(model, number):
+    single = copy.deepcopy(model).float()  # the model in float32
+    crystal, rotations, translations = _moved_by_normalizer(number, torch.float32)
+    copies = [crystal] * len(rotations)
+    carried = transform_batch(Batch.from_data_list(single.prepare(copies)), rotations, translations)
+    assert stored_geometry(carried, single.geometry_key) is not None
+    moved = transform_batch(Batch.from_data_list(copies), rotations, translations)
+    reference = single(moved)
+    error = (single(carried) - reference).abs().max() / reference.abs().max()
+    assert float(error) <= 1e-5
+
+
+def test_moves_that_are_not_isometries_of_the_lattice_carry_nothing(model):
+    prepared = Batch.from_data_list(model.prepare(crystals()[2:]))  # atoms off the origin
+    shear = torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # not an isometry
+    half = torch.diag(torch.tensor([0.5, 1.0, 1.0]))  # not a map of the lattice onto itself
+    for linear in (shear, half):
+        moved = transform_batch(prepared, torch.stack([torch.eye(3), linear]), torch.zeros(2, 3))
+        assert not torch.equal(moved.pos, prepared.pos)
+        assert stored_geometry(moved, model.geometry_key) is None
+    plain = transform_batch(
+        Batch.from_data_list(crystals()[:2]), torch.eye(3).expand(2, 3, 3), torch.zeros(2, 3)
+    )
+    assert "geometry_key" not in plain  # nothing stored, nothing carried
+
+
+def test_random_descriptions_of_prepared_crystals_give_the_outputs_of_moved_ones(model):
+    data = [
+        from_structure(random_crystal(SpaceGroup(n), np.random.default_rng(n)), dtype=torch.float64)
+        for n in (2, 14, 62, 139, 166, 194, 221)
+    ]
+    prepared = random_description(Batch.from_data_list(model.prepare(data)), np.random.default_rng(3))
+    moved = random_description(Batch.from_data_list(data), np.random.default_rng(3))
+    assert stored_geometry(prepared, model.geometry_key) is not None
+    torch.testing.assert_close(model(prepared), model(moved), rtol=0, atol=1e-12)

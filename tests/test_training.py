@@ -78,8 +78,13 @@ def test_graph_cache_searches_each_graph_once_and_runs_train_as_without_it(cryst
     assert searches == [30, 8, 30, 8] and cache.cpu_seconds > 0
     assert prepared["transformer"][0] is prepared["transformer_raw"][0] is cache(train, configs[1])
     assert all("edge_index" not in crystal for crystal in train)  # the inputs are untouched
+    # augmentation moves crystals by isometries, which carry a stored geometry but not a graph
     augmented = TrainConfig.for_model("transformer_raw_augmented", epochs=1, batch_size=8)
-    assert cache(train, augmented) is train  # its positions change at every step
+    assert cache(train, augmented) is prepared["transformer_raw"][0]
+    assert cache(train, TrainConfig.for_model("cgcnn_augmented")) is train
+    searches.clear()
+    fit(augmented, *prepared["transformer_raw"], tmp_path / "augmented", progress=False)
+    assert not searches  # every moved batch kept its geometry
     for config in configs[::2]:
         searches.clear()
         cached = fit(config, *prepared[config.model], tmp_path / config.model / "cached", progress=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -10,10 +11,11 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
+from ..solvers.harmonics import wigner_real
 from .environment import NeighbourMoments
 from .pairs import PairSums
 
-__all__ = ["CrystalGeometry", "stored_geometry", "with_geometry"]
+__all__ = ["CrystalGeometry", "carry_geometry", "stored_geometry", "with_geometry"]
 
 _NEIGHBOURS = ("neighbour_index", "neighbour_species", "neighbour_moments")
 #: The inputs a geometry is computed from, each compared with a copy recorded next to it.
@@ -67,14 +69,21 @@ def stored_geometry(data: Data, key: Sequence[float]) -> CrystalGeometry | None:
     stored = getattr(data, "geometry_key", None)
     if stored is None or stored.shape[-1] != len(key) or not bool((stored == _key_row(key, stored)).all()):
         return None
-    for name in _INPUTS:
-        recorded, current = data[f"geometry_{name}"], data[name]
-        if recorded.dtype != current.dtype or not torch.equal(recorded, current):
-            return None
+    if not _computed_from_inputs(data):
+        return None
     pairs = PairSums(data.pair_index, data.pair_terms)
     if getattr(data, "neighbour_index", None) is None:
         return CrystalGeometry(pairs, None)
     return CrystalGeometry(pairs, NeighbourMoments(*(data[name] for name in _NEIGHBOURS)))
+
+
+def _computed_from_inputs(data: Data) -> bool:
+    """Whether ``data`` stores a geometry computed from exactly its current inputs."""
+    for name in _INPUTS:
+        recorded, current = getattr(data, f"geometry_{name}", None), data[name]
+        if recorded is None or recorded.dtype != current.dtype or not torch.equal(recorded, current):
+            return False
+    return True
 
 
 def _store(crystal: Data, geometry: CrystalGeometry, key: Sequence[float]) -> Data:
@@ -164,3 +173,70 @@ def with_geometry(
         for index, part in zip(indices, _split(geometry, batch), strict=True):
             out[index] = _store(out[index], part, key)
     return out
+
+
+def _cartesian_isometries(cell: Tensor, rotations: Tensor) -> Tensor | None:
+    r"""The Cartesian linear parts :math:`Q_b = C_b^\top R_b C_b^{-\top}` of fractional ones
+    :math:`R_b`, if every :math:`R_b` is unimodular (it maps the lattice onto itself) and every
+    :math:`Q_b` is orthogonal to round-off of ``cell``'s dtype; else ``None``. ``(B, 3, 3)``
+    float64 on the CPU."""
+    rotations = rotations.detach().to("cpu", torch.float64)
+    cells = cell.detach().view(-1, 3, 3).to("cpu", torch.float64)
+    if not torch.equal(rotations, rotations.round()) or not bool(
+        (torch.linalg.det(rotations).abs() == 1).all()
+    ):
+        return None
+    cartesian = cells.transpose(1, 2) @ rotations @ torch.linalg.inv(cells).transpose(1, 2)
+    error = (cartesian @ cartesian.transpose(1, 2) - torch.eye(3, dtype=torch.float64)).abs().amax()
+    return cartesian if float(error) <= 100 * torch.finfo(cell.dtype).eps else None
+
+
+def _rotated_moments(neighbours: NeighbourMoments, crystal_of_atom: Tensor, cartesian: Tensor) -> Tensor:
+    r"""Moments ``(Q, K, M)`` of atoms moved by the rotations ``cartesian`` ``(B, 3, 3)`` of their
+    crystals: degree by degree, :math:`M_{l\cdot} \to D_l(Q) M_{l\cdot}`, as
+    :math:`Y_l(Q \mathbf{r}) = D_l(Q) Y_l(\mathbf{r})`."""
+    moments = neighbours.moments
+    size = moments.shape[-1]
+    wigner = torch.zeros(len(cartesian), size, size, dtype=torch.float64)
+    for l in range(math.isqrt(size)):
+        block = slice(l * l, (l + 1) ** 2)
+        wigner[:, block, block] = torch.from_numpy(wigner_real(l, cartesian.numpy()))
+    wigner = wigner.to(moments.device, moments.dtype)[crystal_of_atom[neighbours.atom]]
+    return moments @ wigner.transpose(1, 2)
+
+
+def carry_geometry(batch: Batch, moved: Batch, rotations: Tensor) -> None:
+    r"""Store in ``moved`` the geometry stored in ``batch``, moved with its atoms.
+
+    ``moved`` is ``batch`` with the atoms of crystal :math:`b` moved by
+    :math:`\mathbf{x} \to R_b \mathbf{x} + \mathbf{t}_b` in fractional coordinates
+    (:func:`~spacegroup_nn.testing.transform_batch`): the same atoms, elements and cells.
+    If :math:`R_b` maps the lattice onto itself by a Cartesian rotation or reflection
+    :math:`Q_b`, the move is an isometry that takes every vector from an atom to the images
+    of another to :math:`Q_b` times it. The pair sums, functions of distances, stay the
+    same; the neighbour moments turn by the Wigner matrices of :math:`Q_b`; the geometry is
+    then that computed from ``moved``, to round-off, and is recorded as such
+    (:func:`stored_geometry`). Otherwise, or without a valid geometry in ``batch``, nothing
+    is carried and a model computes the geometry of ``moved``.
+
+    Parameters
+    ----------
+    batch : Batch
+        Crystals, with or without a stored geometry (:func:`with_geometry`).
+    moved : Batch
+        A copy of ``batch`` with moved positions (and fractional coordinates); updated in
+        place.
+    rotations : Tensor
+        ``(B, 3, 3)`` the fractional linear parts :math:`R_b`.
+    """
+    if "geometry_key" not in batch or not _computed_from_inputs(batch):
+        return
+    if not (torch.equal(moved.z, batch.z) and torch.equal(moved.cell, batch.cell)):
+        return
+    cartesian = _cartesian_isometries(batch.cell, rotations)
+    if cartesian is None:
+        return
+    if getattr(batch, "neighbour_index", None) is not None:
+        neighbours = NeighbourMoments(*(batch[name] for name in _NEIGHBOURS))
+        moved.neighbour_moments = _rotated_moments(neighbours, batch.batch, cartesian)
+    moved.geometry_pos = moved.pos.clone()
