@@ -134,6 +134,23 @@ def test_float32_and_crystals_without_pairs_or_neighbours():
     torch.testing.assert_close(out, model(Batch.from_data_list(data)), rtol=1e-6, atol=1e-6)
 
 
+def computed_geometry(model, batch):
+    """The geometry ``model`` computes for ``batch``, ignoring any stored one."""
+    return model.geometry(batch.z, batch.pos, batch.cell, batch.batch)
+
+
+def assert_same_geometry(stored, computed, tolerance, label=None):
+    """The same pairs and neighbour rows, and features within ``tolerance`` of the largest."""
+    assert torch.equal(stored.pairs.index, computed.pairs.index), label
+    assert torch.equal(stored.neighbours.atom, computed.neighbours.atom), label
+    assert torch.equal(stored.neighbours.species, computed.neighbours.species), label
+    for mine, reference in (
+        (stored.pairs.terms, computed.pairs.terms),
+        (stored.neighbours.moments, computed.neighbours.moments),
+    ):
+        assert float((mine - reference).abs().max()) <= tolerance * float(reference.abs().max()), label
+
+
 def _moved_by_normalizer(number, dtype):
     """A crystal of group ``number``, its normalizer elements (all, or a seeded sample of about
     :data:`MOVED_ATOMS` atoms), and random shifts along the free axes."""
@@ -160,15 +177,7 @@ def test_moves_by_the_normalizer_carry_the_geometry_of_the_moved_crystal_in_ever
         assert stored is not None, number
         moved = transform_batch(Batch.from_data_list(copies), rotations, translations, wrap)
         assert torch.equal(carried.pos, moved.pos)
-        computed = model.geometry(moved.z, moved.pos, moved.cell, moved.batch, moved)
-        assert torch.equal(stored.pairs.index, computed.pairs.index), number
-        assert torch.equal(stored.neighbours.atom, computed.neighbours.atom), number
-        assert torch.equal(stored.neighbours.species, computed.neighbours.species), number
-        for mine, reference in (
-            (stored.pairs.terms, computed.pairs.terms),
-            (stored.neighbours.moments, computed.neighbours.moments),
-        ):
-            assert float((mine - reference).abs().max()) <= 1e-10 * float(reference.abs().max()), number
+        assert_same_geometry(stored, computed_geometry(model, moved), 1e-10, number)
 
 
 @pytest.mark.parametrize("number", [2, 15, 62, 141, 166, 194, 227])
@@ -177,8 +186,11 @@ def test_float32_moves_carry_the_geometry_and_keep_the_outputs(model, number):
     crystal, rotations, translations = _moved_by_normalizer(number, torch.float32)
     copies = [crystal] * len(rotations)
     carried = transform_batch(Batch.from_data_list(single.prepare(copies)), rotations, translations)
-    assert stored_geometry(carried, single.geometry_key) is not None
     moved = transform_batch(Batch.from_data_list(copies), rotations, translations)
+    # float32 positions of ~10 A carry ~1e-6 A of round-off, which the Gaussians' slopes turn
+    # into ~1e-5 of the largest feature in either computation; a wrong rotation would be O(1)
+    stored = stored_geometry(carried, single.geometry_key)
+    assert_same_geometry(stored, computed_geometry(single, moved), 1e-4, number)
     reference = single(moved)
     error = (single(carried) - reference).abs().max() / reference.abs().max()
     assert float(error) <= 1e-5
@@ -205,5 +217,24 @@ def test_random_descriptions_of_prepared_crystals_give_the_outputs_of_moved_ones
     ]
     prepared = random_description(Batch.from_data_list(model.prepare(data)), np.random.default_rng(3))
     moved = random_description(Batch.from_data_list(data), np.random.default_rng(3))
-    assert stored_geometry(prepared, model.geometry_key) is not None
+    # crystals of different cells in one batch: each row turns by the rotation of its own crystal
+    assert_same_geometry(
+        stored_geometry(prepared, model.geometry_key), computed_geometry(model, moved), 1e-10
+    )
     torch.testing.assert_close(model(prepared), model(moved), rtol=0, atol=1e-12)
+
+
+def test_a_stale_geometry_is_not_carried_and_moved_positions_with_gradients_recompute(model):
+    prepared = Batch.from_data_list(model.prepare(crystals()[2:]))
+    stale = prepared.clone()
+    stale.pos = stale.pos + 0.05  # no longer the positions its geometry was computed from
+    flip = torch.diag(torch.tensor([1.0, 1.0, -1.0])).expand(2, 3, 3)  # an isometry of both lattices
+    assert stored_geometry(transform_batch(stale, flip, torch.zeros(2, 3)), model.geometry_key) is None
+    gradients = []
+    for batch in (prepared, Batch.from_data_list(crystals()[2:])):
+        moved = transform_batch(batch, flip, torch.zeros(2, 3))
+        moved.pos.requires_grad_(True)
+        model(moved).sum().backward()
+        gradients.append(moved.pos.grad)
+    assert gradients[0].abs().max() > 0
+    torch.testing.assert_close(gradients[0], gradients[1], rtol=0, atol=1e-12)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from spacegroup_nn import SpaceGroup
+from spacegroup_nn import SpaceGroup, testing
 from spacegroup_nn.data import from_structure
 from spacegroup_nn.groups import random_crystal
 from spacegroup_nn.training import (
@@ -66,7 +66,9 @@ def searches(monkeypatch):
     return counts
 
 
-def test_graph_cache_searches_each_graph_once_and_runs_train_as_without_it(crystals, tmp_path, searches):
+def test_graph_cache_searches_each_graph_once_and_runs_train_as_without_it(
+    crystals, tmp_path, searches, monkeypatch
+):
     train, val = crystals[:30], crystals[30:38]
     cache = GraphCache()
     models = ("transformer", "transformer_raw", "cgcnn")
@@ -83,8 +85,15 @@ def test_graph_cache_searches_each_graph_once_and_runs_train_as_without_it(cryst
     assert cache(train, augmented) is prepared["transformer_raw"][0]
     assert cache(train, TrainConfig.for_model("cgcnn_augmented")) is train
     searches.clear()
-    fit(augmented, *prepared["transformer_raw"], tmp_path / "augmented", progress=False)
+    carried = fit(augmented, *prepared["transformer_raw"], tmp_path / "augmented", progress=False)
     assert not searches  # every moved batch kept its geometry
+    with monkeypatch.context() as patch:  # recomputed at every step instead
+        patch.setattr(testing, "carry_geometry", lambda *args: None)
+        recomputed = fit(augmented, train, val, tmp_path / "recomputed", progress=False)
+    assert searches  # the moved batches searched their graphs
+    for mine, reference in zip(carried["history"], recomputed["history"], strict=True):
+        assert mine["train_loss"] == pytest.approx(reference["train_loss"], rel=1e-5)
+        assert mine["val_mae"] == pytest.approx(reference["val_mae"], rel=1e-5)
     for config in configs[::2]:
         searches.clear()
         cached = fit(config, *prepared[config.model], tmp_path / config.model / "cached", progress=False)

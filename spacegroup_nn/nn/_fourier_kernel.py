@@ -124,7 +124,7 @@ def symmetrized_fourier(
         cell.to(pos.dtype).contiguous(),
         batch.long().contiguous(),
         space_group.long().contiguous(),
-        metric_of.contiguous(),
+        metric_of.long().contiguous(),
     ]
     crystals = _Crystals(*(tensor.data_ptr() for tensor in keep[1:]), len(space_group))
     structs, column = (_Block * len(blocks))(), 0

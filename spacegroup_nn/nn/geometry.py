@@ -15,13 +15,13 @@ from ..solvers.harmonics import wigner_real
 from .environment import NeighbourMoments
 from .pairs import PairSums
 
-__all__ = ["CrystalGeometry", "carry_geometry", "stored_geometry", "with_geometry"]
+__all__ = ["STORED_KEYS", "CrystalGeometry", "carry_geometry", "stored_geometry", "with_geometry"]
 
 _NEIGHBOURS = ("neighbour_index", "neighbour_species", "neighbour_moments")
 #: The inputs a geometry is computed from, each compared with a copy recorded next to it.
 _INPUTS = ("z", "pos", "cell")
 #: Every attribute :func:`with_geometry` writes; PyG batching offsets the ``*_index`` atom indices.
-_STORED = ("pair_index", "pair_terms", *_NEIGHBOURS, "geometry_key", *(f"geometry_{x}" for x in _INPUTS))
+STORED_KEYS = ("pair_index", "pair_terms", *_NEIGHBOURS, "geometry_key", *(f"geometry_{x}" for x in _INPUTS))
 
 
 class CrystalGeometry(NamedTuple):
@@ -167,7 +167,7 @@ def with_geometry(
     for start in range(0, len(missing), chunk):
         indices = missing[start : start + chunk]
         # stale geometries stored in some of them would not batch with the others
-        batch = Batch.from_data_list([out[i] for i in indices], exclude_keys=list(_STORED))
+        batch = Batch.from_data_list([out[i] for i in indices], exclude_keys=list(STORED_KEYS))
         with torch.no_grad():
             geometry = compute(batch.to(device) if device is not None else batch).to(batch.pos.device)
         for index, part in zip(indices, _split(geometry, batch), strict=True):
@@ -182,8 +182,9 @@ def _cartesian_isometries(cell: Tensor, rotations: Tensor) -> Tensor | None:
     float64 on the CPU."""
     rotations = rotations.detach().to("cpu", torch.float64)
     cells = cell.detach().view(-1, 3, 3).to("cpu", torch.float64)
+    # integer matrices: their determinants are integers up to round-off
     if not torch.equal(rotations, rotations.round()) or not bool(
-        (torch.linalg.det(rotations).abs() == 1).all()
+        (torch.linalg.det(rotations).round().abs() == 1).all()
     ):
         return None
     cartesian = cells.transpose(1, 2) @ rotations @ torch.linalg.inv(cells).transpose(1, 2)
@@ -192,11 +193,13 @@ def _cartesian_isometries(cell: Tensor, rotations: Tensor) -> Tensor | None:
 
 
 def _rotated_moments(neighbours: NeighbourMoments, crystal_of_atom: Tensor, cartesian: Tensor) -> Tensor:
-    r"""Moments ``(Q, K, M)`` of atoms moved by the rotations ``cartesian`` ``(B, 3, 3)`` of their
-    crystals: degree by degree, :math:`M_{l\cdot} \to D_l(Q) M_{l\cdot}`, as
-    :math:`Y_l(Q \mathbf{r}) = D_l(Q) Y_l(\mathbf{r})`."""
+    r"""Moments ``(Q, K, M)`` of atoms moved by the rotations ``cartesian`` of their crystals
+    (``(B, 3, 3)`` float64 on the CPU, ``crystal_of_atom`` ``(N,)``): degree by degree,
+    :math:`M_{l\cdot} \to D_l(Q) M_{l\cdot}`, as :math:`Y_l(Q \mathbf{r}) = D_l(Q) Y_l(\mathbf{r})`."""
     moments = neighbours.moments
     size = moments.shape[-1]
+    if math.isqrt(size) ** 2 != size:
+        raise ValueError(f"moments must have (l_max + 1)^2 harmonic components, got {size}")
     wigner = torch.zeros(len(cartesian), size, size, dtype=torch.float64)
     for l in range(math.isqrt(size)):
         block = slice(l * l, (l + 1) ** 2)
@@ -216,26 +219,32 @@ def carry_geometry(batch: Batch, moved: Batch, rotations: Tensor) -> None:
     of another to :math:`Q_b` times it. The pair sums, functions of distances, stay the
     same; the neighbour moments turn by the Wigner matrices of :math:`Q_b`; the geometry is
     then that computed from ``moved``, to round-off, and is recorded as such
-    (:func:`stored_geometry`). Otherwise, or without a valid geometry in ``batch``, nothing
-    is carried and a model computes the geometry of ``moved``.
+    (:func:`stored_geometry`). Otherwise, without a valid geometry in ``batch``, or for
+    positions or a cell that need gradients (a model computes those), nothing is carried
+    and a model computes the geometry of ``moved``. The decision is one for the whole batch.
 
     Parameters
     ----------
     batch : Batch
         Crystals, with or without a stored geometry (:func:`with_geometry`).
     moved : Batch
-        A copy of ``batch`` with moved positions (and fractional coordinates); updated in
-        place.
+        ``batch`` with moved positions (and fractional coordinates); updated in place: the
+        attributes of the geometry (:data:`STORED_KEYS`) become those of ``batch``, moved.
     rotations : Tensor
         ``(B, 3, 3)`` the fractional linear parts :math:`R_b`.
     """
-    if "geometry_key" not in batch or not _computed_from_inputs(batch):
+    if moved.pos.requires_grad or moved.cell.requires_grad or not _computed_from_inputs(batch):
         return
     if not (torch.equal(moved.z, batch.z) and torch.equal(moved.cell, batch.cell)):
         return
     cartesian = _cartesian_isometries(batch.cell, rotations)
     if cartesian is None:
         return
+    for name in STORED_KEYS:  # the geometry of batch, whatever moved stored before
+        if name in batch:
+            moved[name] = batch[name]
+        elif name in moved:
+            del moved[name]
     if getattr(batch, "neighbour_index", None) is not None:
         neighbours = NeighbourMoments(*(batch[name] for name in _NEIGHBOURS))
         moved.neighbour_moments = _rotated_moments(neighbours, batch.batch, cartesian)
