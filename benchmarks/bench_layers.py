@@ -285,7 +285,8 @@ def bench_memory() -> dict:
     with torch.no_grad():  # one atom per group fills the tables of all 230 groups
         features(torch.zeros(NUM_GROUPS, 3), torch.eye(3).expand(NUM_GROUPS, 3, 3), numbers, numbers - 1)
     buffers = dict(features.named_buffers())
-    tables = sum(tensor_bytes(b) for n, b in buffers.items() if n.endswith(("_orbit", "_twelfths", "_scale")))
+    per_group = ("_orbit", "_twelfths", "_orbit_size")
+    tables = sum(tensor_bytes(b) for n, b in buffers.items() if n.endswith(per_group))
     other = sum(tensor_bytes(b) for b in buffers.values()) - tables
     bases = [fourier_basis(n, RADIUS) for n in range(1, NUM_GROUPS + 1)]
     basis_arrays = sum(b.nbytes() for b in bases) + sum(
@@ -296,7 +297,7 @@ def bench_memory() -> dict:
     dense_514 = NUM_GROUPS * 16 * sizes["orthogonal"] ** 2
     return {
         "counted": {
-            "tables_bytes": "orbit (int32), twelfths (int8), scale (float64) buffers of "
+            "tables_bytes": "orbit (int32), twelfths (int8), orbit_size (int32) buffers of "
             "SymmetrizedFourierFeatures, both metrics, 231 rows each (filled for all 230 groups)",
             "layer_bytes": "every buffer of the layer (tables + wave vectors, half-ball and partner "
             "indices, metric_of)",

@@ -49,13 +49,15 @@ def test_kernel_equals_torch_path(mixed_batch, invariance):
     assert single.dtype == torch.float32 and (single.double() - reference).abs().max() <= 1e-5
 
 
-def test_a_module_cast_to_float32_keeps_the_features(mixed_batch):
-    # the tables of a cast module are float32; the kernel reads them in its own dtypes
+@pytest.mark.parametrize("path", [SymmetrizedFourierFeatures.__call__, torch_path])
+def test_module_casts_leave_the_features_exact(mixed_batch, path):
+    # every table is integer, so no cast (not even through float16) rounds them
     pos, cell, space_group, batch = mixed_batch
-    reference = SymmetrizedFourierFeatures()(*mixed_batch)
-    cast = SymmetrizedFourierFeatures().float()
-    assert cast.orthogonal_scale.dtype == torch.float32
-    single = cast(pos.float(), cell.float(), space_group, batch)
+    reference = path(SymmetrizedFourierFeatures(), *mixed_batch)
+    for cast in (SymmetrizedFourierFeatures().half().double(), SymmetrizedFourierFeatures().float()):
+        assert not any(buffer.is_floating_point() for buffer in cast.buffers())
+        assert torch.equal(path(cast, *mixed_batch), reference)
+    single = path(SymmetrizedFourierFeatures().float(), pos.float(), cell.float(), space_group, batch)
     assert torch.isfinite(single).all() and (single.double() - reference).abs().max() <= 1e-5
 
 
@@ -65,6 +67,20 @@ def test_torch_path_where_no_kernel(mixed_batch, monkeypatch):
     monkeypatch.setattr(_fourier_kernel, "_FUNCTIONS", None)
     assert not _fourier_kernel.supports(mixed_batch[0])
     assert (features(*mixed_batch) - fused).abs().max() <= 1e-12
+
+
+def test_a_stale_kernel_is_refused(monkeypatch):
+    # a library compiled for other structs or tables would read garbage: warn, use torch
+    monkeypatch.setattr(_fourier_kernel, "ABI_VERSION", _fourier_kernel.ABI_VERSION + 1)
+    with pytest.warns(RuntimeWarning, match="compiled from another version"):
+        assert _fourier_kernel._load() is None
+
+
+def test_kernel_only_reads_cpu_tensors(mixed_batch):
+    pos, cell, _, batch = mixed_batch
+    assert _fourier_kernel.supports(pos, cell, batch)
+    assert not _fourier_kernel.supports(pos, cell.to("meta"), batch)  # e.g. tables on a GPU
+    assert not _fourier_kernel.supports(pos.to("meta"))
 
 
 def test_gradients_take_the_torch_path(mixed_batch):

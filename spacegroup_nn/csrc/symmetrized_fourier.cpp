@@ -7,7 +7,7 @@
 //   e_k(x) = exp(2 pi i k.x), from per-axis powers: exp(2 pi i (k0 x0 + k1 x1)) is tabulated
 //            for every (k0, k1), then times exp(2 pi i k2 x2); e_{-k} = conj(e_k);
 //   S_o    = sum over k in orbit o of omega^{-p[g, k]} e_k(x);
-//   psi_j  = scale[g, j] omega^{p[g, k]} S_{orbit[g, k]} with k = half[j];
+//   psi_j  = omega^{p[g, k]} S_{orbit[g, k]} / orbit_size[g, j] with k = half[j], 0 if extinct;
 // Re psi_j and Im psi_j go to columns column + j and column + H + j; the atom's other blocks
 // are zeroed.
 //
@@ -34,7 +34,7 @@ struct Block {
   const int64_t* partner;      // (H,) index of -k for k = half[j]
   const int32_t* orbit;        // (G, K) orbit of k, per group
   const int8_t* twelfths;      // (G, K) phase p of k in twelfths of a turn, per group
-  const double* scale;         // (G, H) 1 / orbit size of the j-th output, 0 if extinct
+  const int32_t* orbit_size;   // (G, H) orbit size of the j-th output's k, 0 if extinct
 };
 
 template <typename T>
@@ -85,14 +85,15 @@ struct GroupPlan {
     orbit = block.orbit + group * K;
     twelfths = block.twelfths + group * K;
     num_orbits = 1 + *std::max_element(orbit, orbit + K);  // orbit ids are 0, 1, ...
-    const double* scale = block.scale + group * H;
+    const int32_t* orbit_size = block.orbit_size + group * H;
     factor_re.resize(H);
     factor_im.resize(H);
     row.resize(H);
     for (int64_t j = 0; j < H; ++j) {  // psi_j = (factor_re + i factor_im) S_{row}
       const int64_t k = block.half[j];
-      factor_re[j] = static_cast<T>(scale[j] * kCos12[twelfths[k]]);
-      factor_im[j] = static_cast<T>(scale[j] * kSin12[twelfths[k]]);
+      const double weight = orbit_size[j] > 0 ? 1.0 / orbit_size[j] : 0.0;
+      factor_re[j] = static_cast<T>(weight * kCos12[twelfths[k]]);
+      factor_im[j] = static_cast<T>(weight * kSin12[twelfths[k]]);
       row[j] = 2 * orbit[k];
     }
   }
@@ -281,6 +282,10 @@ int run(const T* pos, int64_t num_atoms, const Crystals<T>& crystals, const Bloc
 }  // namespace
 
 extern "C" {
+
+// The layout of Block and Crystals and the dtype of every table; the binding refuses a library
+// built for another one (a stale build of an editable install). Bump it with every such change.
+int sgnn_abi_version() { return 2; }
 
 int sgnn_symmetrized_fourier_f32(const float* pos, int64_t num_atoms, const Crystals<float>* crystals,
                                  const Block* blocks, int64_t num_blocks, int64_t max_index, float* out,

@@ -1,14 +1,17 @@
 """ctypes binding of the fused feature kernel, ``spacegroup_nn/csrc/symmetrized_fourier.cpp``.
 
 The kernel is compiled when the package is installed (``setup.py``); where no compiler was
-available, :data:`AVAILABLE` is ``False`` and :class:`~spacegroup_nn.nn.SymmetrizedFourierFeatures`
-uses its torch path, which gives the same values.
+available, or the library was compiled from another version of the package (its
+:data:`ABI_VERSION` differs, with a warning), :data:`AVAILABLE` is ``False`` and
+:class:`~spacegroup_nn.nn.SymmetrizedFourierFeatures` uses its torch path, which gives the same
+values.
 """
 
 from __future__ import annotations
 
 import ctypes
 import importlib.util
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -23,9 +26,11 @@ TABLE_DTYPES = {
     "partner": torch.int64,
     "orbit": torch.int32,
     "twelfths": torch.int8,
-    "scale": torch.float64,
+    "orbit_size": torch.int32,
 }
 TABLES = tuple(TABLE_DTYPES)
+#: The layout of the structs below and of the tables, as the compiled kernel reports it.
+ABI_VERSION = 2
 
 
 class _Block(ctypes.Structure):
@@ -52,6 +57,15 @@ def _load() -> dict[torch.dtype, ctypes._CFuncPtr] | None:
     if spec is None or spec.origin is None:
         return None
     library = ctypes.CDLL(spec.origin)
+    version = getattr(library, "sgnn_abi_version", None)
+    if version is None or version() != ABI_VERSION:
+        warnings.warn(
+            f"{spec.origin} was compiled from another version of spacegroup_nn; features use "
+            "the torch path (same values, slower) until the package is reinstalled",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
     functions = {
         torch.float32: library.sgnn_symmetrized_fourier_f32,
         torch.float64: library.sgnn_symmetrized_fourier_f64,
@@ -76,9 +90,11 @@ _FUNCTIONS = _load()
 AVAILABLE = _FUNCTIONS is not None
 
 
-def supports(pos: Tensor) -> bool:
-    """Whether the kernel was built and handles these positions (CPU, float32 or float64)."""
-    return _FUNCTIONS is not None and pos.device.type == "cpu" and pos.dtype in _FUNCTIONS
+def supports(pos: Tensor, *others: Tensor) -> bool:
+    """Whether the kernel was built and handles these positions (float32 or float64), with
+    them and every other tensor it will read (cells, batch vector, tables) on the CPU."""
+    on_cpu = all(tensor.device.type == "cpu" for tensor in (pos, *others))
+    return _FUNCTIONS is not None and on_cpu and pos.dtype in _FUNCTIONS
 
 
 def symmetrized_fourier(
@@ -110,7 +126,7 @@ def symmetrized_fourier(
         Per wave-vector block, in column order: ``wavevectors`` ``(K, 3)`` int32, ``half``
         ``(H,)`` int64, ``partner`` ``(H,)`` int64 (index of ``-k`` for ``k = half[j]``),
         ``orbit`` ``(G, K)`` int32 numbered 0, 1, ..., ``twelfths`` ``(G, K)`` int8 in 0..11,
-        ``scale`` ``(G, H)`` float64; ``K == 2 H``.
+        ``orbit_size`` ``(G, H)`` int32 (0 for an extinct ``k``); ``K == 2 H``.
     max_index : int
         Largest absolute component of any wave vector.
 
@@ -129,7 +145,6 @@ def symmetrized_fourier(
     crystals = _Crystals(*(tensor.data_ptr() for tensor in keep[1:]), len(space_group))
     structs, column = (_Block * len(blocks))(), 0
     for struct, block in zip(structs, blocks, strict=True):
-        # a module cast (``model.float()``) converts the float buffers: read them as the kernel does
         tables = [block[name].to(dtype).contiguous() for name, dtype in TABLE_DTYPES.items()]
         keep += tables
         half = len(block["half"])

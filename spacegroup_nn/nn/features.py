@@ -77,7 +77,7 @@ class SymmetrizedFourierFeatures(nn.Module):
         self.block_sizes = [len(ball_index(name, self.radius).wavevectors) for name in METRIC_NAMES]
         self.out_channels = sum(self.block_sizes)
 
-        def tables(*shape: int, dtype: torch.dtype = torch.float64) -> Tensor:
+        def tables(*shape: int, dtype: torch.dtype = torch.int32) -> Tensor:
             return torch.zeros(NUM_SPACE_GROUPS + 1, *shape, dtype=dtype)
 
         for name, size in zip(METRIC_NAMES, self.block_sizes, strict=True):
@@ -89,10 +89,10 @@ class SymmetrizedFourierFeatures(nn.Module):
                 "half": torch.tensor(half),
                 "partner": torch.tensor(index.negation[half]),
                 # per group and k: orbit and phase p (twelfths of a turn); per group and half-ball
-                # k: 1 / orbit size, 0 if extinct
-                "orbit": tables(size, dtype=torch.int32),
+                # k: orbit size, 0 if extinct; integers, so module casts leave them exact
+                "orbit": tables(size),
                 "twelfths": tables(size, dtype=torch.int8),
-                "scale": tables(size // 2),
+                "orbit_size": tables(size // 2),
             }
             for key, value in buffers.items():
                 self.register_buffer(f"{name}_{key}", value, persistent=False)
@@ -121,11 +121,11 @@ class SymmetrizedFourierFeatures(nn.Module):
             self.metric_of[number] = metric
             name = METRIC_NAMES[metric]
             # psi_k = omega^{p_k} / |O| * sum_{k' in O} omega^{-p_k'} e_k'(x), zero if extinct
-            weight = np.where(basis.extinct, 0.0, 1.0 / basis.orbit_sizes[basis.orbit])
+            orbit_size = np.where(basis.extinct, 0, basis.orbit_sizes[basis.orbit])
             half = self._table(name, "half").numpy()
             self._table(name, "orbit")[number] = torch.tensor(basis.orbit)
             self._table(name, "twelfths")[number] = torch.tensor(basis.phase_twelfths % 12)
-            self._table(name, "scale")[number] = torch.tensor(weight[half])
+            self._table(name, "orbit_size")[number] = torch.tensor(orbit_size[half])
 
     def forward(self, pos: Tensor, cell: Tensor, space_group: Tensor, batch: Tensor | None = None) -> Tensor:
         if batch is None:
@@ -135,7 +135,7 @@ class SymmetrizedFourierFeatures(nn.Module):
             space_group = torch.ones_like(space_group)
         self._ensure_tables(space_group)
         differentiable = torch.is_grad_enabled() and (pos.requires_grad or cell.requires_grad)
-        if _fourier_kernel.supports(pos) and not differentiable:
+        if not differentiable and _fourier_kernel.supports(pos, cell, batch, self.metric_of):
             blocks = [{key: self._table(name, key) for key in TABLES} for name in METRIC_NAMES]
             return _fourier_kernel.symmetrized_fourier(
                 pos, cell, space_group, batch, self.metric_of, blocks, self.max_index
@@ -164,8 +164,9 @@ class SymmetrizedFourierFeatures(nn.Module):
         half = self._table(name, "half")
         half_orbit = orbit[:, half]
         sum_cos, sum_sin = sum_cos.gather(1, half_orbit), sum_sin.gather(1, half_orbit)
-        scale, shift = self._table(name, "scale")[numbers].to(frac.dtype), shift[:, half]
-        out_cos, out_sin = scale * torch.cos(shift), scale * torch.sin(shift)
+        orbit_size, shift = self._table(name, "orbit_size")[numbers].to(frac.dtype), shift[:, half]
+        weight = torch.where(orbit_size > 0, 1 / orbit_size, 0)
+        out_cos, out_sin = weight * torch.cos(shift), weight * torch.sin(shift)
         return torch.cat(
             [out_cos * sum_cos - out_sin * sum_sin, out_sin * sum_cos + out_cos * sum_sin], dim=1
         )
