@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -224,10 +224,15 @@ class SymmetryReport:
         Outputs are compared entry by entry, which suits per-atom and per-crystal outputs; a
         per-edge output (e.g. a pair bias before its sum) is reordered by the operations, so
         its share is below 1 even when the layer is exact.
+    unread : dict[str, str]
+        The layers examined that have no share, each with the reason (not called by the
+        model's forward, e.g. for a stored geometry; no floating-point tensor output; called
+        more than once per forward; an output shape that changes between operations).
     """
 
     errors: dict[str, float]
     layer_content: dict[str, float]
+    unread: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         width = max([len(name) for name in self.layer_content] + [11])
@@ -235,6 +240,9 @@ class SymmetryReport:
         lines += [f"    {kind:<{width}}  {value:.3e}" for kind, value in self.errors.items()]
         lines.append("  invariant share of each layer's output:")
         lines += [f"    {name:<{width}}  {value:.6f}" for name, value in self.layer_content.items()]
+        if self.unread:
+            lines.append("  layers not read:")
+            lines += [f"    {name:<{width}}  {reason}" for name, reason in self.unread.items()]
         return "\n".join([*lines, ")"])
 
     def plot(self, path: str | os.PathLike) -> None:
@@ -274,7 +282,9 @@ def symmetry_report(
         Crystals from :func:`spacegroup_nn.data.from_structure`.
     layers : sequence of str, optional
         Names of submodules (``model.named_modules()``) whose outputs to examine; default:
-        the direct children. A layer returning a tuple is read at its first element.
+        the direct children, with the members of a ``ModuleList`` or ``ModuleDict`` in place
+        of the container. A layer returning a tuple is read at its first element. A layer
+        that cannot be read is listed in :attr:`SymmetryReport.unread` with the reason.
     num_samples : int
         Operations drawn per crystal for the layer content (with replacement).
     seed : int
@@ -284,11 +294,15 @@ def symmetry_report(
         kind: invariance_error(model, crystals, kind, seed=seed) for kind in ("group", "rigid", "description")
     }
     modules = dict(model.named_modules())
-    names = list(layers) if layers is not None else [name for name, _ in model.named_children()]
+    names = list(layers) if layers is not None else _default_layers(model)
+    if missing := [name for name in names if name not in modules]:
+        raise ValueError(f"the model has no submodules {missing}")
     captured: dict[str, list[Tensor]] = {name: [] for name in names}
+    calls = dict.fromkeys(names, 0)
 
     def hook(name: str) -> Callable[[nn.Module, object, object], None]:
         def record(module: nn.Module, args: object, output: object) -> None:
+            calls[name] += 1
             value = output[0] if isinstance(output, tuple) else output
             if isinstance(value, Tensor) and value.is_floating_point():
                 captured[name].append(value.detach().double())
@@ -305,10 +319,29 @@ def symmetry_report(
     finally:
         for handle in handles:
             handle.remove()
-    content = {}
+    content, unread = {}, {}
     for name, outputs in captured.items():
-        if len(outputs) == num_samples and all(o.shape == outputs[0].shape for o in outputs):
+        if calls[name] == 0:
+            unread[name] = "not called by the model's forward"
+        elif calls[name] > num_samples:
+            unread[name] = "called more than once per forward"
+        elif len(outputs) < num_samples:
+            unread[name] = "its output (a tuple's first element) is not a floating-point tensor"
+        elif any(o.shape != outputs[0].shape for o in outputs):
+            unread[name] = "its output's shape changes between operations"
+        else:
             stacked = torch.stack(outputs)
             total = stacked.square().sum(dim=tuple(range(1, stacked.ndim))).mean()
             content[name] = float(stacked.mean(dim=0).square().sum() / total) if total > 0 else 1.0
-    return SymmetryReport(errors, content)
+    return SymmetryReport(errors, content, unread)
+
+
+def _default_layers(model: nn.Module) -> list[str]:
+    """The direct children of ``model``, a container's members in place of the container."""
+    names = []
+    for name, child in model.named_children():
+        if isinstance(child, nn.ModuleList | nn.ModuleDict):
+            names += [f"{name}.{member}" for member, _ in child.named_children()]
+        else:
+            names.append(name)
+    return names

@@ -77,7 +77,16 @@ def test_symmetry_report(crystals, invariant_model, tmp_path):
     assert max(report.errors.values()) <= 1e-8
     assert report.layer_content["encoder"] == pytest.approx(1.0, abs=1e-10)
     assert report.layer_content["readout"] == pytest.approx(1.0, abs=1e-10)
+    assert report.layer_content["blocks.0"] == pytest.approx(1.0, abs=1e-10)  # a ModuleList's members
+    # layers without a share are named with the reason, not left out
+    assert report.unread == {
+        "pairs": "its output (a tuple's first element) is not a floating-point tensor",
+        "environment": "not called by the model's forward",
+    }
     assert "invariant share of each layer's output" in repr(report)
+    assert "layers not read:" in repr(report) and "environment" in repr(report)
+    with pytest.raises(ValueError, match="no submodules"):
+        symmetry_report(invariant_model, crystals, layers=["encoder", "nonexistent"])
     report.plot(tmp_path / "report.png")
     assert (tmp_path / "report.png").is_file()
 
