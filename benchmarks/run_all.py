@@ -267,7 +267,6 @@ def _test_plots(results: dict, test: Sequence, args: argparse.Namespace) -> None
     predicted = predictions(model, config, test).numpy()
     truth = torch.cat([crystal.y.view(-1) for crystal in test]).numpy()
     title = f"{name}: {results['best_model']}, test set"
-    args.figures.mkdir(parents=True, exist_ok=True)
 
     figure, axis = plt.subplots(figsize=(4, 4))
     axis.scatter(truth, predicted, s=4, alpha=0.5)
@@ -728,6 +727,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--tuned-from trains in a scratch --out: give its page its own --docs")
     args.docs = args.docs or ROOT / "docs" / "benchmarks.md"
     args.figures = args.docs.parent / "figures"
+    args.figures.mkdir(parents=True, exist_ok=True)  # every plot, zero-shot runs alone included
     args.out.mkdir(parents=True, exist_ok=True)
     if args.tuned_from is not None:
         _adopt_tuning(args.tuned_from, args.out, args.datasets)

@@ -20,12 +20,15 @@ axis setting, shift along polar axes): the Euclidean normalizer, ``over="normali
   crystal's group.
 * :func:`symmetry_report`: the errors above and, per layer, the invariant share of its
   output, as a :class:`SymmetryReport` with a readable ``repr`` and a plot helper.
+* :func:`without_group_inputs`: evaluate a model of this library without its group-specific
+  inputs (Fourier features and group context), to measure how much its predictions owe them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,6 +39,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.transforms import BaseTransform
 
 from .groups import SpaceGroup, euclidean_normalizer
+from .nn.encoder import AtomEncoder
 from .testing import apply_operation, invariance_error, random_picks, transform_batch
 
 __all__ = [
@@ -46,6 +50,7 @@ __all__ = [
     "random_description",
     "symmetry_loss",
     "symmetry_report",
+    "without_group_inputs",
 ]
 
 
@@ -345,3 +350,27 @@ def _default_layers(model: nn.Module) -> list[str]:
         else:
             names.append(name)
     return names
+
+
+@contextmanager
+def without_group_inputs(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` with the group-specific inputs of every :class:`~spacegroup_nn.nn.AtomEncoder`
+    left out (Fourier features and group context; elements and volume stay), as group dropout
+    leaves them out in training; restored on exit.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` has no encoder with group inputs: the ablation would change nothing.
+    """
+    encoders = [m for m in model.modules() if isinstance(m, AtomEncoder) and m.features is not None]
+    if not encoders:
+        raise ValueError(f"{type(model).__name__} has no AtomEncoder with group inputs to leave out")
+    before = [encoder.group_inputs for encoder in encoders]
+    for encoder in encoders:
+        encoder.group_inputs = False
+    try:
+        yield model
+    finally:
+        for encoder, value in zip(encoders, before, strict=True):
+            encoder.group_inputs = value

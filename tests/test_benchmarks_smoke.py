@@ -236,3 +236,26 @@ def test_environment_cutoff_rejects_repeated_or_out_of_range_radii(cutoffs, caps
     with pytest.raises(SystemExit):
         load_script("environment_cutoff").main(["--cutoffs", cutoffs])
     assert "--cutoffs" in capsys.readouterr().err
+
+
+def test_zero_shot_group_inputs_smoke(tmp_path, capsys):
+    """The ablation reloads run_all's zero-shot runs, reproduces their held-out MAE as trained
+    and evaluates them without group inputs; models without such inputs are refused."""
+    out, cache = tmp_path / "out", str(tmp_path / "cache")
+    load_script("run_all").main(["--datasets", "synthetic", "--zero-shot-only", "--limit", "60",
+                                 "--epochs", "1", "--seeds", "0", "--zero-shot-models", "transformer,cgcnn",
+                                 "--out", str(out), "--docs", str(tmp_path / "b.md"),
+                                 "--cache", cache])  # fmt: skip
+    module = load_script("zero_shot_group_inputs")
+    result = module.main(["--dataset", "synthetic", "--models", "transformer", "--seeds", "0",
+                          "--limit", "60", "--runs", str(out / "zero_shot"), "--cache", cache,
+                          "--json", str(tmp_path / "screen.json")])  # fmt: skip
+    assert json.loads((tmp_path / "screen.json").read_text()) == result
+    recorded = json.loads((out / "zero_shot" / "synthetic" / "seed0" / "zero_shot.json").read_text())
+    run, as_trained = result["runs"]["transformer"], recorded["models"]["transformer"]["held_out_mae"]
+    assert run["held_out_mae"][0] == pytest.approx(as_trained, rel=1e-5)
+    assert run["held_out_mae_without"][0] != run["held_out_mae"][0] and run["held_out_mae_without"][0] > 0
+    assert "| transformer |" in module.table(result)
+    with pytest.raises(SystemExit):
+        module.main(["--models", "cgcnn"])
+    assert "no group inputs" in capsys.readouterr().err

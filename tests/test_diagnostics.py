@@ -140,3 +140,25 @@ def test_normalizer_averaging_and_loss(crystals, invariant_model, raw_model):
     assert symmetry_loss(raw_model, batch, seed=0, over="normalizer").item() > 1e-8
     with pytest.raises(ValueError, match="over"):
         GroupAveraged(raw_model, over="lattice")
+
+
+def test_without_group_inputs_leaves_out_what_group_dropout_does(crystals, invariant_model):
+    from spacegroup_nn.diagnostics import without_group_inputs
+
+    batch = Batch.from_data_list(crystals)
+    full = invariant_model(batch)
+    as_p1 = batch.clone()
+    as_p1.space_group = torch.ones_like(batch.space_group)
+    encoder = invariant_model.encoder
+    inputs = (batch.z, batch.pos, batch.cell, batch.space_group, batch.batch)
+    group = encoder.fourier(encoder.features(*inputs[1:])) + encoder.context(batch.space_group)[batch.batch]
+    encoded = encoder(*inputs)
+    with without_group_inputs(invariant_model) as model:
+        ablated = model(batch)
+        torch.testing.assert_close(model(as_p1), ablated, rtol=0, atol=0)  # the group no longer matters
+        torch.testing.assert_close(encoder(*inputs), encoded - group, rtol=0, atol=1e-12)
+    assert not torch.allclose(ablated, full)
+    torch.testing.assert_close(invariant_model(batch), full, rtol=0, atol=0)  # restored on exit
+    with pytest.raises(ValueError, match="no AtomEncoder with group inputs"):
+        with without_group_inputs(Centroid()):
+            pass

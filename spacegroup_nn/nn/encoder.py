@@ -54,6 +54,11 @@ class AtomEncoder(nn.Module):
             for a group whose features it never saw. Outputs are not rescaled; evaluation is
             unaffected. (default: :obj:`0.0`)
 
+    Attributes:
+        group_inputs (bool): Whether the forward adds the group-specific inputs; ``False``
+            leaves them out of every crystal, as group dropout does in training (an ablation:
+            see :func:`spacegroup_nn.diagnostics.without_group_inputs`). (default: :obj:`True`)
+
     Shapes:
         - **input:** ``z`` :math:`(N,)`, ``pos`` :math:`(N, 3)`, ``cell`` :math:`(B, 3, 3)`,
           ``space_group`` :math:`(B,)`, ``batch`` :math:`(N,)`
@@ -73,6 +78,7 @@ class AtomEncoder(nn.Module):
         if not 0.0 <= group_dropout < 1.0:
             raise ValueError(f"group_dropout must lie in [0, 1), got {group_dropout}")
         self.channels, self.group_dropout = channels, group_dropout
+        self.group_inputs = True
         self.embedding = ElementEmbedding(channels)
         self.features = SymmetrizedFourierFeatures(radius, invariance) if fourier else None
         self.fourier = nn.Linear(self.features.out_channels, channels, bias=False) if fourier else None
@@ -91,6 +97,8 @@ class AtomEncoder(nn.Module):
         x = self.embedding(z)
         if self.features is not None:
             volume = (log_volume_per_atom(cell, batch) - LOG_TYPICAL_VOLUME).unsqueeze(-1).to(x.dtype)
+            if not self.group_inputs:
+                return x + self.volume(volume)[batch]
             fourier = self.fourier(self.features(pos, cell, space_group, batch))
             group = fourier + self.context(space_group)[batch]
             if self.training and self.group_dropout > 0:
