@@ -26,7 +26,6 @@ __all__ = [
     "apply_operation",
     "assert_invariant",
     "invariance_error",
-    "move_batch",
     "random_picks",
     "transform_batch",
 ]
@@ -86,15 +85,6 @@ def transform_batch(batch: Batch, rotations: Tensor, translations: Tensor, wrap:
         moved.frac = frac
     carry_geometry(batch, moved, rotations)
     return moved
-
-
-def move_batch(batch: Batch, picks: Sequence[int], wrap: bool = False) -> Batch:
-    """Every crystal of ``batch`` moved by operation number ``picks[i]`` of its own group."""
-    groups = [SpaceGroup(int(n)) for n in batch.space_group.view(-1).tolist()]
-    pairs = list(zip(groups, picks, strict=True))
-    rotations = torch.tensor(np.stack([g.rotations[p] for g, p in pairs]))
-    translations = torch.tensor(np.stack([g.translations[p] for g, p in pairs]))
-    return transform_batch(batch, rotations, translations, wrap)
 
 
 def random_picks(batch: Batch, rng: np.random.Generator) -> list[int]:

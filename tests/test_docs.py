@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import doctest
+import importlib
 import io
 import re
 import shlex
@@ -152,3 +153,16 @@ def test_doc_examples_run(path, tmp_path, monkeypatch):
             run_python(block, path, namespace)
         else:
             run_console(block, f"{path.name}:{block.line}")
+
+
+# A row of api.md's table of entry points: | `module` | `name`, `name` ... |
+API_ROW = re.compile(r"^\| `(?P<module>spacegroup_nn[\w.]*)` \| (?P<names>.*) \|$", re.MULTILINE)
+
+
+def test_every_entry_point_of_the_api_table_exists():
+    rows = API_ROW.findall((DOCS / "api.md").read_text())
+    assert len(rows) >= 6
+    for module_name, names in rows:
+        module = importlib.import_module(module_name)
+        missing = [name for name in re.findall(r"`(\w+)`", names) if not hasattr(module, name)]
+        assert not missing, f"api.md lists {missing} under {module_name}"

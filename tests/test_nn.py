@@ -7,6 +7,7 @@ from torch_geometric.loader import DataLoader
 
 from spacegroup_nn import SpaceGroup
 from spacegroup_nn.data import from_structure
+from spacegroup_nn.errors import InvalidGroupError
 from spacegroup_nn.groups import random_crystal
 from spacegroup_nn.nn import CrystalGraphNetwork, SpaceGroupTransformer, SymmetrizedFourierFeatures
 from spacegroup_nn.testing import apply_operation, assert_invariant, invariance_error
@@ -246,3 +247,21 @@ def test_volume_per_atom_is_a_property_of_the_crystal():
     volumes = log_volume_per_atom(cells, batch)
     assert abs(float(volumes[0] - volumes[1])) <= 1e-12
     assert abs(float(volumes[0]) - np.log(abs(np.linalg.det(lattice)) / len(frac))) <= 1e-12
+
+
+@pytest.mark.parametrize("number", [-1, 0, 231])
+def test_a_space_group_number_out_of_range_is_a_typed_error_naming_the_crystal(number):
+    """Once group 230's tables are built, -1 would index them by wrap-around (and read out of
+    bounds in the kernel): every module that reads the number checks it first."""
+    batch = Batch.from_data_list([crystal(230), crystal(2)])
+    features, model = SymmetrizedFourierFeatures(invariance="group"), small_transformer(group_embedding=True)
+    features(batch.pos, batch.cell, batch.space_group, batch.batch)
+    model(batch)
+    batch.space_group = torch.tensor([230, number])
+    match = rf"crystal 1 of the batch has space_group {number}, not a space-group number 1 to 230"
+    for requires_grad in (False, True):  # the kernel and the torch path
+        pos = batch.pos.clone().requires_grad_(requires_grad)
+        with pytest.raises(InvalidGroupError, match=match):
+            features(pos, batch.cell, batch.space_group, batch.batch)
+    with pytest.raises(InvalidGroupError, match=match):
+        model(batch)

@@ -5,6 +5,7 @@ from .context import GroupContext, group_descriptor
 from .crystal_tensor import CrystalTensorModel
 from .elements import ElementEmbedding, element_descriptors
 from .encoder import AtomEncoder
+from .environment import LocalEnvironment
 from .features import Invariance, SymmetrizedFourierFeatures
 from .harmonic_features import (
     SymmetrizedHarmonicFeatures,
@@ -24,6 +25,7 @@ __all__ = [
     "ElementEmbedding",
     "GroupContext",
     "Invariance",
+    "LocalEnvironment",
     "PairBiasedAttention",
     "PeriodicPairFeatures",
     "PointGroupNetwork",

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
-__all__ = ["reset_children"]
+from ..errors import InvalidGroupError
+from ..groups.space_group import NUM_SPACE_GROUPS
+
+__all__ = ["check_space_groups", "reset_children"]
+
+
+def check_space_groups(space_group: Tensor) -> None:
+    """Raise :class:`~spacegroup_nn.errors.InvalidGroupError` naming the first crystal whose
+    entry of ``space_group`` (``(B,)`` integers) is not a space-group number 1 to 230: such a
+    number would index the group tables out of range or wrap around to another group."""
+    invalid = torch.nonzero((space_group < 1) | (space_group > NUM_SPACE_GROUPS)).view(-1)
+    if invalid.numel():
+        index = int(invalid[0])
+        raise InvalidGroupError(
+            f"crystal {index} of the batch has space_group {int(space_group[index])}, "
+            f"not a space-group number 1 to {NUM_SPACE_GROUPS} ({invalid.numel()} of the "
+            f"{space_group.numel()} crystals have none)"
+        )
 
 
 def reset_children(module: nn.Module) -> None:

@@ -65,7 +65,8 @@ class CrystalGraphNetwork(nn.Module):
     r"""CGCNN (Xie & Grossman 2018) built from PyG's :class:`~torch_geometric.nn.conv.CGConv`.
 
     .. math::
-        \mathbf{h}_i^{(0)} = \mathbf{e}(z_i) \;[+\; \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}],
+        \mathbf{h}_i^{(0)} = \mathbf{e}(z_i) \;[+\; \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}
+            + \mathrm{MLP}(v_{b(i)})],
         \qquad
         \mathbf{h}_i^{(l+1)} = \mathrm{CGConv}\big(\mathbf{h}^{(l)}, \{\phi(\|\mathbf{r}_{ij}^L\|)\}\big)_i
 
@@ -76,8 +77,8 @@ class CrystalGraphNetwork(nn.Module):
     within ``cutoff`` (no neighbour cap, so symmetry-equivalent atoms have equivalent
     neighbourhoods), and messages fade out smoothly at the cutoff (:class:`SmoothCGConv`), so
     the output is a continuous function of the positions. With ``fourier=True`` each atom
-    also receives its symmetrized Fourier features and the group context, with weights
-    shared by all groups.
+    also receives its symmetrized Fourier features, the group context and an MLP of the log
+    volume per atom :math:`v_b` (:class:`AtomEncoder`), with weights shared by all groups.
 
     Args:
         hidden_channels (int): Atom feature size. (default: :obj:`64`)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ..groups import SpaceGroup
 from ..groups.space_group import NUM_SPACE_GROUPS
+from ._utils import check_space_groups
 
 __all__ = ["DESCRIPTOR_SIZE", "GroupContext", "group_descriptor"]
 
@@ -124,6 +125,7 @@ class GroupContext(nn.Module):
                 layer.reset_parameters()
 
     def forward(self, space_group: Tensor) -> Tensor:
+        check_space_groups(space_group)
         if self.embedding is not None:
             return self.embedding(space_group)
         return self.mlp(self.descriptors[space_group].to(self.mlp[0].weight.dtype))

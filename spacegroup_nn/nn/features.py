@@ -34,6 +34,7 @@ from ..solvers import SymmetryAdaptedBasis, fourier_basis, normalizer_basis
 from ..solvers.wavevectors import ball_index
 from . import _fourier_kernel
 from ._fourier_kernel import TABLES
+from ._utils import check_space_groups
 
 __all__ = ["Invariance", "SymmetrizedFourierFeatures"]
 
@@ -122,7 +123,7 @@ class SymmetrizedFourierFeatures(nn.Module):
             name = METRIC_NAMES[metric]
             # psi_k = omega^{p_k} / |O| * sum_{k' in O} omega^{-p_k'} e_k'(x), zero if extinct
             orbit_size = np.where(basis.extinct, 0, basis.orbit_sizes[basis.orbit])
-            half = self._table(name, "half").numpy()
+            half = self._table(name, "half").cpu().numpy()
             self._table(name, "orbit")[number] = torch.tensor(basis.orbit)
             self._table(name, "twelfths")[number] = torch.tensor(basis.phase_twelfths % 12)
             self._table(name, "orbit_size")[number] = torch.tensor(orbit_size[half])
@@ -131,6 +132,7 @@ class SymmetrizedFourierFeatures(nn.Module):
         if batch is None:
             batch = pos.new_zeros(pos.shape[0], dtype=torch.long)
         space_group = space_group.view(-1).long()
+        check_space_groups(space_group)
         if self.invariance == "none":  # every crystal is read as P1: raw plane waves
             space_group = torch.ones_like(space_group)
         self._ensure_tables(space_group)

@@ -114,8 +114,9 @@ class SpaceGroupTransformer(nn.Module):
     Each atom token is its element's features (:class:`ElementEmbedding`: physical
     descriptors and a learned correction) plus a linear map of its symmetrized Fourier
     features (:class:`SymmetrizedFourierFeatures`, one fixed index set for every group) plus
-    the crystal's group context (:class:`GroupContext`, computed from the operations) plus
-    the invariant angular density of its neighbourhood (:class:`LocalEnvironment`).
+    the crystal's group context (:class:`GroupContext`, computed from the operations) plus an
+    MLP of its log volume per atom :math:`v_b` (:class:`AtomEncoder`) plus the invariant
+    angular density of its neighbourhood (:class:`LocalEnvironment`).
     Attention is biased by periodic pair-distance features; a mean over atoms and an MLP give
     the prediction. Attention runs on crystals grouped by size (:func:`padded_groups`), so a
     large cell never pads the small ones of its batch. The pair features and the neighbour
@@ -124,7 +125,7 @@ class SpaceGroupTransformer(nn.Module):
 
     .. math::
         \mathbf{h}_i^{(0)} = \mathbf{e}(z_i) + \mathbf{W}\mathbf{f}(x_i) + \mathbf{c}_{b(i)}
-            + \mathbf{a}_i,
+            + \mathrm{MLP}(v_{b(i)}) + \mathbf{a}_i,
         \qquad y_b = \mathrm{MLP}\Big(\frac{1}{N_b}\sum_{i \in b} \mathbf{h}_i^{(L)}\Big)
 
     Every parameter acts on quantities defined identically for all 230 groups, so a group
@@ -140,8 +141,9 @@ class SpaceGroupTransformer(nn.Module):
         radius (float): Fourier cutoff. (default: :obj:`5.0`)
         cutoff (float): Pair-distance cutoff in Angstrom. (default: :obj:`6.0`)
         num_rbf (int): Gaussians per pair distance. (default: :obj:`32`)
-        invariance (str): ``"normalizer"`` or ``"group"``, see
-            :class:`SymmetrizedFourierFeatures`. (default: ``"normalizer"``)
+        invariance (str): ``"normalizer"``, ``"group"`` or ``"none"`` (raw plane waves, a
+            baseline that is not invariant), see :class:`SymmetrizedFourierFeatures`.
+            (default: ``"normalizer"``)
         group_embedding (bool): Condition on a learned per-group-number embedding instead of
             the group's operations (ablation of the reference paper's one-hot input).
             (default: :obj:`False`)
