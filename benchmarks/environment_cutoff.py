@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from spacegroup_nn.nn import SpaceGroupTransformer
-from spacegroup_nn.training import GraphCache, TrainConfig, fit
+from spacegroup_nn.training import GROUP_DROPOUT, GraphCache, TrainConfig, fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_all import (  # the settings
@@ -41,7 +41,10 @@ OURS = "transformer"
 
 
 def _transformer(out_channels: int, cutoff: float) -> SpaceGroupTransformer:
-    return SpaceGroupTransformer(out_channels=out_channels, environment_cutoff=cutoff)
+    """``transformer`` of :data:`~spacegroup_nn.training.MODELS` with another environment radius."""
+    return SpaceGroupTransformer(
+        out_channels=out_channels, environment_cutoff=cutoff, group_dropout=GROUP_DROPOUT
+    )
 
 
 def screen(args: argparse.Namespace) -> dict:

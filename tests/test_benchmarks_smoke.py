@@ -231,6 +231,27 @@ def test_group_dropout_rejects_repeated_or_out_of_range_rates(rates, capsys):
     assert "--rates" in capsys.readouterr().err
 
 
+def _settings(model):
+    """Every plain setting of every submodule: what makes two models the same architecture."""
+    plain = (bool, int, float, str)
+    return {
+        name: {k: v for k, v in vars(m).items() if isinstance(v, plain)} for name, m in model.named_modules()
+    }
+
+
+@pytest.mark.parametrize(("script", "default"), [("environment_cutoff", 3.5), ("group_dropout", 0.5)])
+def test_a_screen_at_the_default_setting_trains_the_tables_model(script, default):
+    """A screen varies one setting of ``transformer``: at the table's value it is that model."""
+    from spacegroup_nn.training import MODELS
+
+    torch.manual_seed(0)
+    variant = load_script(script)._transformer(1, default)
+    torch.manual_seed(0)
+    table = MODELS["transformer"](1)
+    assert _settings(variant) == _settings(table)
+    assert all(torch.equal(a, b) for a, b in zip(variant.state_dict().values(), table.state_dict().values()))
+
+
 @pytest.mark.parametrize("cutoffs", ["3,3.0", "0,3", "3,7"])
 def test_environment_cutoff_rejects_repeated_or_out_of_range_radii(cutoffs, capsys):
     with pytest.raises(SystemExit):
