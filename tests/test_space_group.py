@@ -3,8 +3,10 @@ import pickle
 import numpy as np
 import pytest
 
-from spacegroup_nn import SpaceGroup, canonical_hall_number
+from spacegroup_nn import SpaceGroup, canonical_hall_number, standardize
 from spacegroup_nn.errors import InvalidGroupError
+from spacegroup_nn.groups import random_crystal
+from spacegroup_nn.groups._spglib import spacegroup_type
 
 ALL_NUMBERS = range(1, 231)
 ALL_HALLS = range(1, 531)
@@ -72,6 +74,29 @@ def test_setting_transformation_of_rhombohedral_axes_triples_the_cell():
     assert abs(np.linalg.det(rhombohedral.to_canonical.matrix)) == pytest.approx(1 / 3)
 
 
+def test_setting_transformation_maps_atoms_one_to_one():
+    """det = V_original / V_canonical, and apply adds no centring copies."""
+    rhombohedral = SpaceGroup.from_hall(canonical_hall_number(146) + 1)  # R3, rhombohedral axes
+    assert rhombohedral.setting == "R"
+    canonical = rhombohedral.canonical()
+    transformation = rhombohedral.to_canonical
+    lattice, frac_coords, numbers = random_crystal(rhombohedral, np.random.default_rng(0))
+    canonical_lattice = np.linalg.solve(transformation.matrix.T, lattice)  # original = M^T canonical
+    assert np.linalg.det(lattice) / np.linalg.det(canonical_lattice) == pytest.approx(
+        np.linalg.det(transformation.matrix)
+    )
+    mapped = transformation.apply(frac_coords)
+    assert mapped.shape == frac_coords.shape
+    # the centring vectors of the canonical group complete the conventional cell
+    full = (mapped[:, None, :] + canonical.centring_vectors[None]).reshape(-1, 3) % 1.0
+    images = (np.einsum("nij,aj->nai", canonical.rotations, full) + canonical.translations[:, None]) % 1.0
+    diff = images[:, :, None, :] - full[None, None]
+    diff -= np.rint(diff)
+    assert np.abs(diff).max(axis=-1).min(axis=-1).max() < 1e-9
+    crystal = standardize((canonical_lattice, full, np.repeat(numbers, len(canonical.centring_vectors))))
+    assert crystal.group == canonical
+
+
 @pytest.mark.parametrize(
     ("number", "symbol", "family", "system", "lattice_system", "centring"),
     [
@@ -112,6 +137,54 @@ def test_invalid_numbers(bad):
 def test_invalid_hall_numbers(bad):
     with pytest.raises(InvalidGroupError):
         SpaceGroup.from_hall(bad)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 531, True, 1.0])
+def test_spacegroup_type_rejects_hall_numbers_outside_the_database(bad):
+    with pytest.raises(InvalidGroupError, match="Hall number"):
+        spacegroup_type(bad)
+    assert spacegroup_type(530).hall_number == 530 and spacegroup_type(1).hall_number == 1
+
+
+@pytest.mark.parametrize("hall", [*(canonical_hall_number(n) for n in (1, 144, 169, 212, 227)), 434, 10])
+def test_noisy_operations_are_identified(hall):
+    """spglib's detected translations carry noise: at symprec / 3 every trial is accepted."""
+    group = SpaceGroup.from_hall(hall)
+    rng = np.random.default_rng(hall)
+    symprec = 1e-5
+    for _ in range(20):
+        noise = rng.uniform(-symprec / 3, symprec / 3, size=group.translations.shape)
+        order = rng.permutation(group.order)  # the identity need not come first
+        translations = (group.translations + noise)[order]
+        assert SpaceGroup.from_operations(group.rotations[order], translations, symprec) == group
+        # noise across the cell boundary: 0 - eps is 1 - eps mod 1
+        assert SpaceGroup.from_operations(group.rotations, group.translations - symprec / 3, symprec) == group
+
+
+@pytest.mark.parametrize("hall", ALL_HALLS)
+def test_every_setting_is_identified_from_its_noisy_operations(hall):
+    group = SpaceGroup.from_hall(hall)
+    noise = np.random.default_rng(hall).uniform(-1e-5 / 3, 1e-5 / 3, size=group.translations.shape)
+    found = SpaceGroup.from_operations(group.rotations, group.translations + noise)
+    assert operation_set(found.rotations, found.translations) == operation_set(
+        group.rotations, group.translations
+    )
+    same_operations = {324: 322, 328: 326, 332: 330}  # settings of Ccce with equal operations
+    assert found.hall_number == same_operations.get(hall, hall)
+
+
+def test_noisy_operations_off_the_database_grid_are_rejected():
+    group = SpaceGroup(227)
+    translations = group.translations.copy()
+    translations[5, 1] += 3e-5
+    with pytest.raises(
+        InvalidGroupError, match=r"operation 5 .*not within symprec=1e-05 of multiples of 1/12"
+    ):
+        SpaceGroup.from_operations(group.rotations, translations, 1e-5)
+    assert SpaceGroup.from_operations(group.rotations, translations, 1e-4) == group
+    for symprec in (0.0, -1e-5, 1 / 24, np.nan):
+        with pytest.raises(ValueError, match="symprec"):
+            SpaceGroup.from_operations(group.rotations, group.translations, symprec)
 
 
 def test_non_group_operations_are_rejected():

@@ -33,9 +33,11 @@ from spacegroup_nn.groups import (
     SpaceGroup,
     StandardCrystal,
     canonical_hall_number,
+    parse_structure,
     random_crystal,
     standardize,
 )
+from spacegroup_nn.groups._lattice import closest_pair
 
 DATA = Path(os.environ.get("SPACEGROUP_NN_DATA", Path(__file__).parents[1].parent / "shared" / "datasets"))
 VARIANTS = ("rotated", "translated", "permuted", "supercell", "cell_choice", "primitive")
@@ -413,10 +415,23 @@ def _cif_text(block: str = "FeCo") -> str:
         (lambda tmp: _write(tmp / "garbled.cif", "loop_\n_x 1 2\n#@!$\n"), "cannot parse the CIF"),
         (lambda tmp: _write(tmp / "cut.cif", _cif_text()[:300]), "cannot parse the CIF"),
         (lambda tmp: _write(tmp / "two.cif", _cif_text("one") + _cif_text("two")), "2 structures"),
+        (
+            lambda tmp: _write(tmp / "one_garbled.cif", _cif_text("good") + _garbled_cif_text("bad")),
+            r"2 data blocks with atom sites \(good, bad\), of which pymatgen read 1",
+        ),
         (lambda tmp: _write(tmp / "notes.txt", "4.0 0 0\n"), "cannot read"),
         (lambda tmp: _write(tmp / "POSCAR", "Fe\n1.0\n4 0 0\n0 4 0\n"), "cannot parse the POSCAR"),
     ],
-    ids=["missing", "directory", "garbled_cif", "truncated_cif", "two_blocks", "unknown", "poscar"],
+    ids=[
+        "missing",
+        "directory",
+        "garbled_cif",
+        "truncated_cif",
+        "two_blocks",
+        "one_garbled_block",
+        "unknown",
+        "poscar",
+    ],
 )
 @pytest.mark.filterwarnings("ignore::UserWarning")  # pymatgen's own complaints
 def test_unreadable_files(tmp_path, make, match):
@@ -424,6 +439,26 @@ def test_unreadable_files(tmp_path, make, match):
     with pytest.raises(StructureParseError, match=match) as info:
         standardize(path)
     assert str(path) in str(info.value)
+
+
+def _garbled_cif_text(block: str) -> str:
+    """A CIF block whose last coordinate is not a number."""
+    text = _cif_text(block).rstrip().splitlines()
+    text[-1] = " ".join([*text[-1].split()[:-2], "zz", text[-1].split()[-1]])
+    return "\n".join(text) + "\n"
+
+
+@pytest.mark.parametrize("order", ["garbled_last", "garbled_first"])
+def test_a_garbled_block_is_not_skipped(order):
+    blocks = [_cif_text("good"), _garbled_cif_text("bad")]
+    if order == "garbled_first":
+        blocks.reverse()
+    with pytest.raises(
+        StructureParseError, match=r"^item 3: the CIF has 2 data blocks .*'zz'.*expected exactly one"
+    ):
+        parse_structure("".join(blocks), "cif", name="item 3")
+    with pytest.raises(StructureParseError, match="Invalid CIF file with no structures"):
+        parse_structure(_garbled_cif_text("bad"), "cif", name="item 4")
 
 
 def test_cif_with_a_publication_block(tmp_path):
@@ -482,6 +517,49 @@ def test_spglib_failure():
     flat = np.diag([4.0, 4.0, 1e-12])  # a valid cell, but atoms overlap their own images
     with pytest.raises(SymmetryDetectionError, match="spglib"):
         standardize((flat, TWO_ATOMS, [1, 2]))
+
+
+SKEWED = np.array([[10.0, 0.0, 0.0], [9.8, 0.3, 0.0], [0.0, 0.0, 10.0]])  # a - b is 0.36 Å long
+
+
+def test_overlap_in_a_skewed_cell():
+    # the nearest image is two cells away along b: rounding the fractional difference misses it
+    with pytest.raises(OverlappingAtomsError, match=r"atoms 0 and 1 are 0\.18 Å apart, closer than 0\.5 Å"):
+        standardize((SKEWED, [[0, 0, 0], [0.5, 0.5, 0]], [11, 17]))
+    # and in a thin cell, where the nearest image lies 3e6 cells away along c
+    thin = np.array([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 1e-7, 1e-7]])
+    with pytest.raises(OverlappingAtomsError, match=r"atoms 0 and 1 are 0\.424 Å apart"):
+        standardize((thin, [[0, 0, 0], [0, 0.15, 0]], [1, 2]))
+    with pytest.raises(InvalidCellError, match="nearly degenerate"):  # two thin directions
+        standardize((np.diag([4.0, 1e-9, 1e-9]), TWO_ATOMS, [1, 2]))
+
+
+def test_skewed_description_of_a_valid_cell_is_accepted():
+    # the same rock-salt crystal as the cubic cell, in a basis with long, skewed vectors
+    skew = np.array([[1, 0, 0], [7, 1, 0], [3, -5, 1]])
+    lattice = 5.64 * np.eye(3)
+    frac_coords = np.array([[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]])
+    frac_coords = np.concatenate([frac_coords, (frac_coords + 0.5) % 1.0])
+    numbers = [11, 17, 17, 17, 17, 11, 11, 11]  # Na at fcc, Cl at the octahedral sites
+    reference = standardize((lattice, frac_coords, numbers))
+    skewed = standardize((skew @ lattice, frac_coords @ np.linalg.inv(skew) % 1.0, numbers))
+    assert skewed.group == reference.group == SpaceGroup(225)
+    assert skewed.num_atoms == reference.num_atoms == 8
+
+
+def test_closest_pair_is_exact_for_skewed_cells():
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        lattice, frac_coords, _ = random_crystal(SpaceGroup(2), rng, num_orbits=2, min_distance=1.0)
+        skew = np.eye(3, dtype=np.int64)
+        for _ in range(4):  # a random unimodular basis change with large entries
+            k, l = rng.choice(3, size=2, replace=False)
+            skew[k] += rng.integers(-4, 5) * skew[l]
+        expected = _brute_force_shortest_distance(lattice, frac_coords)
+        distance, i, j = closest_pair(skew @ lattice, frac_coords @ np.linalg.inv(skew))
+        assert distance == pytest.approx(expected, rel=1e-12)
+        assert distance == pytest.approx(1.0, rel=1e-12) and i != j
+        assert closest_pair(lattice, frac_coords, below=0.999) == (np.inf, -1, -1)
 
 
 def test_spglib_failure_is_wrapped(monkeypatch):

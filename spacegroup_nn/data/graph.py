@@ -25,13 +25,13 @@ import copy
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
 from ..errors import InvalidCellError, NonFiniteCoordinatesError
+from ..groups._lattice import reduce_lattices
 
 __all__ = [
     "RadiusGraphPBC",
@@ -49,9 +49,6 @@ _CHUNK_SIZE = 1 << 21
 
 #: Slack (in fractional units) added to the per-pair image range to guard against rounding.
 _RANGE_SLACK = 1e-9
-
-#: Cap on the rounds of the (vectorized) lattice reduction; any unimodular result is correct.
-_MAX_REDUCTION_ROUNDS = 100
 
 #: Relative tolerance on ``|det(C)| / (|a| |b| |c|)`` below which a cell counts as singular.
 _SINGULAR_TOL = 1e-10
@@ -205,7 +202,7 @@ def radius_graph_pbc(
 
         # Search in a reduced basis C' = T C (T unimodular): the same lattice, but with nearly
         # orthogonal vectors, so the image box below is tight even for very skewed cells.
-        transform = _reduce_lattices(cell64)  # [B, 3, 3] long
+        transform = torch.from_numpy(reduce_lattices(cell64.cpu().numpy())).to(device)  # [B, 3, 3] long
         cell_red = transform.to(torch.float64) @ cell64
         inv_red = torch.linalg.inv(cell_red)
         # Cut-off in units of the interplanar spacings: |b_k| = column norms of inv(C').
@@ -309,35 +306,6 @@ def _check_singular(cell: Tensor) -> None:
         raise InvalidCellError(
             f"cell of crystal {bad} is singular (det = {float(det[bad]):.3g}): {cell[bad].tolist()}"
         )
-
-
-def _reduce_lattices(cell: Tensor) -> Tensor:
-    """Unimodular ``T`` (``[B, 3, 3]`` long) making the rows of ``T C`` short and nearly orthogonal.
-
-    Pairwise size reduction, vectorized over the batch (in NumPy: a few tiny 3 × 3 arrays, where
-    per-call overhead dominates): repeatedly replace ``c_k`` by ``c_k - round(mu) c_l`` with
-    ``mu = <c_k, c_l> / |c_l|^2`` while some ``|mu| > 1/2``. Every step strictly shortens a
-    vector, so it terminates. The result need not be Minkowski-reduced, and need not be: any
-    unimodular ``T`` spans the same lattice, so correctness never depends on the reduction; it
-    only shrinks the image box of skewed cells.
-    """
-    basis = cell.detach().cpu().to(torch.float64).numpy().copy()
-    transform = np.tile(np.eye(3, dtype=np.int64), (basis.shape[0], 1, 1))
-    pairs = [(k, l) for k in range(3) for l in range(3) if k != l]
-    for _ in range(_MAX_REDUCTION_ROUNDS):
-        changed = False
-        for k, l in pairs:
-            mu = np.einsum("bi,bi->b", basis[:, k], basis[:, l]) / np.einsum(
-                "bi,bi->b", basis[:, l], basis[:, l]
-            )
-            step = np.where(np.abs(mu) > 0.5 + 1e-9, np.round(mu), 0.0)
-            if np.any(step != 0):
-                changed = True
-                basis[:, k] -= step[:, None] * basis[:, l]
-                transform[:, k] -= step.astype(np.int64)[:, None] * transform[:, l]
-        if not changed:
-            break
-    return torch.from_numpy(transform).to(cell.device)
 
 
 def edge_vectors(

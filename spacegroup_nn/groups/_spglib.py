@@ -16,13 +16,19 @@ import numpy as np
 import spglib
 from spglib.error import SpglibError
 
+from ..errors import InvalidGroupError
+
 __all__ = [
+    "NUM_HALL_NUMBERS",
     "SpglibError",
+    "check_hall_number",
     "database_operations",
     "spacegroup_type",
     "spacegroup_type_from_symmetry",
     "symmetry_dataset",
 ]
+
+NUM_HALL_NUMBERS = 530
 
 
 def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -53,15 +59,36 @@ def spacegroup_type_from_symmetry(rotations: np.ndarray, translations: np.ndarra
     return _call(spglib.get_spacegroup_type_from_symmetry, rotations, translations, symprec=symprec)
 
 
+def check_hall_number(hall: object) -> int:
+    """``hall`` as an ``int``.
+
+    Raises
+    ------
+    InvalidGroupError
+        If ``hall`` is not an integer (``bool`` excluded) in 1..530.
+    """
+    if isinstance(hall, bool) or not isinstance(hall, (int, np.integer)):
+        raise InvalidGroupError(f"Hall number must be an integer in 1..{NUM_HALL_NUMBERS}, got {hall!r}")
+    if not 1 <= hall <= NUM_HALL_NUMBERS:
+        raise InvalidGroupError(f"Hall number must be in 1..{NUM_HALL_NUMBERS}, got {hall}")
+    return int(hall)
+
+
 def spacegroup_type(hall_number: int) -> Any:
-    """``spglib.get_spacegroup_type``; raises SpglibError."""
-    return _all_spacegroup_types()[hall_number - 1]
+    """``spglib.get_spacegroup_type`` (cached: the 530 types are read once).
+
+    Raises
+    ------
+    InvalidGroupError
+        If ``hall_number`` is not an integer in 1..530.
+    """
+    return _all_spacegroup_types()[check_hall_number(hall_number) - 1]
 
 
 @functools.cache
 def _all_spacegroup_types() -> tuple[Any, ...]:
     """The types of all 530 Hall numbers, read once."""
-    return _call(lambda: tuple(spglib.get_spacegroup_type(hall) for hall in range(1, 531)))
+    return _call(lambda: tuple(spglib.get_spacegroup_type(hall) for hall in range(1, NUM_HALL_NUMBERS + 1)))
 
 
 def database_operations(hall_number: int) -> dict[str, np.ndarray]:

@@ -21,6 +21,7 @@ import functools
 
 import numpy as np
 
+from ._lattice import generic_metric
 from .space_group import SpaceGroup
 
 __all__ = ["EuclideanNormalizer", "euclidean_normalizer"]
@@ -75,12 +76,6 @@ class EuclideanNormalizer:
         return f"EuclideanNormalizer(group={self.group.symbol!r}, order={self.order}, free_axes={free!r})"
 
 
-def _generic_metric(rotations: np.ndarray) -> np.ndarray:
-    """A metric with exactly the symmetry the rotations force (group average of a random one)."""
-    a = np.random.default_rng(0).normal(size=(3, 3)) + 2.0 * np.eye(3)
-    return np.mean(np.transpose(rotations, (0, 2, 1)) @ (a @ a.T) @ rotations, axis=0)
-
-
 @functools.cache
 def euclidean_normalizer(group: SpaceGroup) -> EuclideanNormalizer:
     """The Euclidean normalizer of ``group`` for the generic metric of its lattice (cached).
@@ -109,7 +104,7 @@ def euclidean_normalizer(group: SpaceGroup) -> EuclideanNormalizer:
         raise ValueError(f"{group}: polar directions are not coordinate axes (use a canonical setting)")
 
     # candidate linear parts: isometries of the generic metric that normalize the point group
-    metric = _generic_metric(point_group)
+    metric = generic_metric(point_group, np.random.default_rng(0))
     lattice_isometries = np.concatenate([SpaceGroup(221).rotations, SpaceGroup(191).rotations])
     candidates = []
     for a in np.unique(lattice_isometries, axis=0):

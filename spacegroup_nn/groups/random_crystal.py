@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ._lattice import closest_pair, generic_metric
 
 if TYPE_CHECKING:
     from .space_group import SpaceGroup
@@ -69,18 +70,16 @@ def random_crystal(
     # The group acts by isometries of the metric: the orbit representatives see every distance.
     representatives = np.arange(0, len(frac_coords), group.order)
     spacing = np.cbrt(np.linalg.det(lattice) / len(frac_coords))
-    shortest = _shortest_distance(lattice, frac_coords, representatives)
+    shortest = closest_pair(lattice, frac_coords, representatives)[0]
     while shortest < _MIN_PACKING * spacing:
         frac_coords = _random_orbits(group, rng, num_orbits)
-        shortest = _shortest_distance(lattice, frac_coords, representatives)
+        shortest = closest_pair(lattice, frac_coords, representatives)[0]
     return lattice * (min_distance / shortest), frac_coords, numbers
 
 
 def _random_lattice(group: SpaceGroup, rng: np.random.Generator) -> np.ndarray:
     """Lattice ``(3, 3)`` (rows) whose metric is the group average of a random metric."""
-    a = rng.normal(size=(3, 3)) + 2.0 * np.eye(3)
-    metric = np.mean(np.transpose(group.rotations, (0, 2, 1)) @ (a @ a.T) @ group.rotations, axis=0)
-    return np.linalg.cholesky(metric)
+    return np.linalg.cholesky(generic_metric(group.rotations, rng))
 
 
 def _random_orbits(group: SpaceGroup, rng: np.random.Generator, num_orbits: int) -> np.ndarray:
@@ -88,25 +87,3 @@ def _random_orbits(group: SpaceGroup, rng: np.random.Generator, num_orbits: int)
     points = rng.random((num_orbits, 3))
     frac_coords = (np.einsum("nij,pj->pni", group.rotations, points) + group.translations) % 1.0
     return frac_coords.reshape(-1, 3)
-
-
-def _shortest_distance(lattice: np.ndarray, frac_coords: np.ndarray, sources: np.ndarray) -> float:
-    """Shortest periodic distance, in Å, from the atoms ``sources`` to any atom or image.
-
-    ``frac_coords`` is ``(N, 3)``, ``sources`` ``(S,)`` integer indices into it. Exact: every
-    lattice translation that could beat an upper bound on the distance is enumerated.
-    """
-    diff = frac_coords[None, :, :] - frac_coords[sources][:, None, :]
-    diff -= np.rint(diff)
-    itself = np.zeros(diff.shape[:2], dtype=bool)
-    itself[np.arange(len(sources)), sources] = True
-    lengths = np.linalg.norm(diff @ lattice, axis=-1)
-    bound = min(np.min(lengths, where=~itself, initial=np.inf), *np.linalg.norm(lattice, axis=1))
-    # A shorter vector d + n has |(d + n)_k| <= bound * |k-th reciprocal vector|, and |d_k| <= 1/2.
-    reach = np.ceil(bound * np.linalg.norm(np.linalg.inv(lattice), axis=0) + 0.5).astype(int)
-    shortest = np.inf
-    for shift in itertools.product(*(range(-r, r + 1) for r in reach)):
-        lengths = np.linalg.norm((diff + shift) @ lattice, axis=-1)
-        mask = ~itself if not any(shift) else True
-        shortest = min(shortest, np.min(lengths, where=mask, initial=np.inf))
-    return float(shortest)

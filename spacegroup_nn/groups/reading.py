@@ -22,12 +22,12 @@ from ..errors import InvalidCellError, NonFiniteCoordinatesError, StructureParse
 if TYPE_CHECKING:
     from pymatgen.core import Molecule, Structure
 
-__all__ = ["parse_structure", "read_structure"]
+__all__ = ["TEXT_FORMAT_PATTERNS", "parse_structure", "read_structure", "text_format"]
 
 TextFormat = Literal["cif", "poscar"]
 
-# File name patterns of the text formats (pymatgen's own rules for Structure.from_file).
-_PATTERNS: dict[TextFormat, tuple[str, ...]] = {
+#: File name patterns of the text formats, lowercase (pymatgen's rules for Structure.from_file).
+TEXT_FORMAT_PATTERNS: dict[TextFormat, tuple[str, ...]] = {
     "cif": ("*.cif*", "*.mcif*"),
     "poscar": ("*poscar*", "*contcar*", "*.vasp*"),
 }
@@ -60,7 +60,8 @@ def parse_structure(text: str, fmt: TextFormat, name: str) -> Structure:
         cell), or the text is a molecule (XYZ) rather than a crystal.
     StructureParseError
         Anything else pymatgen cannot read (truncated, garbled, empty text), or a CIF with
-        several structures.
+        several structures, or with a data block pymatgen cannot read next to a good one
+        (it is named, never skipped).
 
     Examples
     --------
@@ -70,12 +71,20 @@ def parse_structure(text: str, fmt: TextFormat, name: str) -> Structure:
     spacegroup_nn.errors.StructureParseError: row 7: cannot parse the CIF (ValueError: ...)
     """
     try:
-        structures = _quietly(lambda: _parse(text, fmt))
+        structures, atom_blocks, skipped = _quietly(lambda: _parse(text, fmt))
     except Exception as error:  # pymatgen raises many types for malformed input
         _raise_if_molecule(lambda: _xyz_molecule(text), name)
         if fmt == "cif":
             _diagnose_cif(text, name)
         raise StructureParseError(f"{name}: cannot parse the {fmt.upper()} ({_describe(error)})") from error
+    if len(atom_blocks) > len(structures):  # pymatgen skipped a garbled block with a warning
+        _diagnose_cif(text, name)
+        reasons = f" ({'; '.join(skipped)})" if skipped else ""
+        raise StructureParseError(
+            f"{name}: the CIF has {len(atom_blocks)} data blocks with atom sites "
+            f"({', '.join(atom_blocks)}), of which pymatgen read {len(structures)}{reasons}; "
+            "expected exactly one structure"
+        )
     if len(structures) != 1:
         raise StructureParseError(f"{name}: the CIF holds {len(structures)} structures, expected one")
     return structures[0]
@@ -105,7 +114,7 @@ def read_structure(path: Path, name: str) -> Structure:
 def text_format(path: Path) -> TextFormat | None:
     """``"cif"`` or ``"poscar"`` by the file name (as pymatgen decides), else ``None``."""
     lowered = path.name.lower()
-    for fmt, patterns in _PATTERNS.items():
+    for fmt, patterns in TEXT_FORMAT_PATTERNS.items():
         if any(fnmatch.fnmatch(lowered, pattern) for pattern in patterns):
             return fmt
     return None
@@ -121,13 +130,35 @@ def _read_text(path: Path, name: str) -> str:
         raise StructureParseError(f"{name}: cannot read the file ({_describe(error)})") from error
 
 
-def _parse(text: str, fmt: TextFormat) -> list[Structure]:
+def _parse(text: str, fmt: TextFormat) -> tuple[list[Structure], list[str], list[str]]:
+    """The structures pymatgen reads from ``text``, with what it did not read.
+
+    Returns
+    -------
+    structures : list of Structure
+        The structures pymatgen built.
+    atom_blocks : list of str
+        The names of the CIF's data blocks with atom sites (empty for a POSCAR).
+    skipped : list of str
+        pymatgen's reasons for the blocks with atoms it skipped (one line each).
+    """
     from pymatgen.core import Structure
     from pymatgen.io.cif import CifParser
 
     if fmt == "poscar":
-        return [Structure.from_str(text, fmt="poscar")]
-    return CifParser.from_str(text).parse_structures(primitive=False)  # skips blocks without atoms
+        return [Structure.from_str(text, fmt="poscar")], [], []
+    parser = CifParser.from_str(text)
+    # pymatgen skips blocks without atoms, and garbled blocks with only a warning; raising
+    # instead (on_error="raise") would reject publication blocks too, so count the blocks.
+    structures = parser.parse_structures(primitive=False)
+    atom_blocks = [block for block, data in parser.as_dict().items() if _has_atom_sites(data)]
+    skipped = [" ".join(message.split()) for message in parser.warnings if "No structure parsed" in message]
+    return structures, atom_blocks, skipped
+
+
+def _has_atom_sites(data: dict[str, Any]) -> bool:
+    """Whether a CIF block (``{key: value}``) has atom-site data."""
+    return any(key.lower().startswith("_atom_site_") for key in data)
 
 
 def _quietly(call: Callable[[], Any]) -> Any:
@@ -171,7 +202,7 @@ def _diagnose_cif(text: str, name: str) -> None:
         return
     for block in blocks:
         data = {key.lower(): value for key, value in block.data.items()}
-        if not any(key.startswith("_atom_site_") for key in data):
+        if not _has_atom_sites(data):
             continue  # a block without atoms (publication data)
         _check_cif_cell(data, name)
         _check_cif_coordinates(data, name)

@@ -24,7 +24,9 @@ import numpy as np
 
 from ..errors import InvalidGroupError
 from ._spglib import (
+    NUM_HALL_NUMBERS,
     SpglibError,
+    check_hall_number,
     database_operations,
     spacegroup_type,
     spacegroup_type_from_symmetry,
@@ -42,7 +44,6 @@ __all__ = [
 
 CrystalFamily = Literal["triclinic", "monoclinic", "orthorhombic", "tetragonal", "hexagonal", "cubic"]
 
-NUM_HALL_NUMBERS = 530
 NUM_SPACE_GROUPS = 230
 
 # First space-group number of each crystal system (trigonal and hexagonal share a family).
@@ -58,16 +59,11 @@ _SYSTEM_STARTS = (
 
 
 @functools.cache
-def _spacegroup_type(hall: int):
-    return spacegroup_type(hall)
-
-
-@functools.cache
 def _type_numbers() -> np.ndarray:
     """Space-group type number of every Hall number; entry 0 is unused. Shape ``(531,)``."""
     numbers = np.zeros(NUM_HALL_NUMBERS + 1, dtype=np.int64)
     for hall in range(1, NUM_HALL_NUMBERS + 1):
-        numbers[hall] = _spacegroup_type(hall).number
+        numbers[hall] = spacegroup_type(hall).number
     return numbers
 
 
@@ -87,14 +83,6 @@ def _check_number(number: object) -> int:
     if not 1 <= number <= NUM_SPACE_GROUPS:
         raise InvalidGroupError(f"space-group number must be in 1..230, got {number}")
     return int(number)
-
-
-def _check_hall(hall: object) -> int:
-    if isinstance(hall, bool) or not isinstance(hall, (int, np.integer)):
-        raise InvalidGroupError(f"Hall number must be an integer in 1..530, got {hall!r}")
-    if not 1 <= hall <= NUM_HALL_NUMBERS:
-        raise InvalidGroupError(f"Hall number must be in 1..530, got {hall}")
-    return int(hall)
 
 
 @functools.cache
@@ -121,11 +109,16 @@ def _database_operations(hall: int) -> tuple[np.ndarray, np.ndarray]:
 class SettingTransformation:
     """Change of setting ``x_canonical = matrix @ x + origin_shift`` (fractional, mod 1).
 
+    The lattice vectors (rows) are related by ``original = matrix.T @ canonical`` (spglib's
+    ``transformation_matrix`` convention).
+
     Attributes
     ----------
     matrix : np.ndarray
         ``(3, 3)`` float64. Rational entries (multiples of 1/24); its determinant is the
-        volume ratio of the canonical cell to the original cell.
+        volume of the original cell divided by that of the canonical cell: 1 for every
+        setting except rhombohedral axes, where it is 1/3 (the hexagonal cell of the
+        canonical setting holds three rhombohedral cells).
     origin_shift : np.ndarray
         ``(3,)`` float64 in ``[0, 1)``, a multiple of 1/24.
     """
@@ -134,7 +127,12 @@ class SettingTransformation:
     origin_shift: np.ndarray
 
     def apply(self, frac_coords: np.ndarray) -> np.ndarray:
-        """Map fractional coordinates ``(N, 3)`` to the canonical setting, in [0, 1)."""
+        """Map fractional coordinates ``(N, 3)`` to the canonical setting, ``(N, 3)`` in [0, 1).
+
+        Each atom is mapped once: no centring copies are added. When the canonical cell is
+        larger (rhombohedral axes, determinant 1/3), the ``N`` images fill a third of it; adding
+        the canonical group's ``centring_vectors`` to them gives the whole conventional cell.
+        """
         return (np.asarray(frac_coords) @ self.matrix.T + self.origin_shift) % 1.0
 
     def conjugate(self, rotations: np.ndarray, translations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,7 +199,7 @@ class SpaceGroup:
     def from_hall(cls, hall_number: int) -> SpaceGroup:
         """The group in the setting of spglib Hall number ``hall_number`` (1..530)."""
         group = cls.__new__(cls)
-        group._init_setting(_check_hall(hall_number))
+        group._init_setting(check_hall_number(hall_number))
         return group
 
     @classmethod
@@ -217,14 +215,30 @@ class SpaceGroup:
         translations : array_like
             ``(n, 3)`` fractional translations (taken mod 1).
         symprec : float
-            Tolerance on translations, in fractional units.
+            Tolerance on translations, in fractional units, in ``(0, 1/24)``. Every
+            translation of the database is a multiple of 1/12, so each component must lie
+            within ``symprec`` of one (modulo 1); it is snapped to it, and the group is then
+            checked in exact integer arithmetic. Noisy translations (spglib's detected ones)
+            are thus accepted, without the error of products growing with the noise.
+
+        Returns
+        -------
+        SpaceGroup
+            The database setting with these operations (in any order), with its exact
+            translations. Three pairs of settings of Ccce (Hall 322 and 324, 326 and 328,
+            330 and 332) have the same operations; the smaller Hall number is returned.
 
         Raises
         ------
+        ValueError
+            If ``symprec`` is not in ``(0, 1/24)``.
         InvalidGroupError
-            If the operations are malformed, do not form a group modulo lattice translations,
-            or form a group that is not one of the 530 database settings.
+            If the operations are malformed, a translation is not within ``symprec`` of a
+            multiple of 1/12, or the operations do not form a group modulo lattice
+            translations, or form a group that is not one of the 530 database settings.
         """
+        if not 0 < symprec < 1 / 24:
+            raise ValueError(f"symprec must be in (0, 1/24) (fractional units), got {symprec}")
         rotations = np.asarray(rotations)
         translations = np.asarray(translations, dtype=np.float64)
         if (
@@ -247,33 +261,34 @@ class SpaceGroup:
         rotations = np.rint(rotations).astype(np.int64)
         if not np.all(np.isin(np.rint(np.linalg.det(rotations)), (-1, 1))):
             raise InvalidGroupError("rotation matrices must have determinant +1 or -1")
-        translations = translations % 1.0
-        keys = _operation_keys(rotations, translations, symprec)
+        twelfths = _twelfths(translations, symprec)
+        keys = _operation_keys(rotations, twelfths)
         if len(set(keys)) != len(keys):
             raise InvalidGroupError("operations contain duplicates modulo lattice translations")
         products_r = np.einsum("aij,bjk->abik", rotations, rotations).reshape(-1, 3, 3)
-        products_t = (np.einsum("aij,bj->abi", rotations, translations) + translations[:, None]).reshape(
-            -1, 3
-        )
-        missing = set(_operation_keys(products_r, products_t % 1.0, symprec)) - set(keys)
+        products_t = (np.einsum("aij,bj->abi", rotations, twelfths) + twelfths[:, None]).reshape(-1, 3)
+        missing = set(_operation_keys(products_r, products_t)) - set(keys)
         if missing:
             raise InvalidGroupError(
                 f"operations are not closed under composition: {len(missing)} products are missing"
             )
         try:
-            hall = spacegroup_type_from_symmetry(rotations, translations, symprec).hall_number
+            info = spacegroup_type_from_symmetry(rotations, twelfths / 12.0, symprec)
         except SpglibError as error:
             raise InvalidGroupError(f"spglib could not identify the operations: {error}") from None
-        group = cls.from_hall(int(hall))
-        if set(keys) != set(_operation_keys(group.rotations, group.translations, symprec)):
-            raise InvalidGroupError(
-                f"operations form a group of type {group.number} ({group.symbol}) but are not "
-                f"exactly the database setting Hall {hall}"
-            )
-        return group
+        # spglib names the type (and its standard setting): find the setting among the type's
+        settings = [int(hall) for hall in np.flatnonzero(_type_numbers() == info.number)]
+        for hall in settings:
+            group = cls.from_hall(hall)
+            if set(keys) == set(_operation_keys(group.rotations, group.translations_twelfths)):
+                return group
+        raise InvalidGroupError(
+            f"operations form a group of type {info.number} ({info.international_short}) but are "
+            f"not exactly any of its database settings (Hall {settings[0]}..{settings[-1]})"
+        )
 
     def _init_setting(self, hall: int) -> None:
-        info = _spacegroup_type(hall)
+        info = spacegroup_type(hall)
         self.number: int = int(info.number)
         self.hall_number: int = hall
         self.symbol: str = info.international_short
@@ -380,11 +395,31 @@ class SpaceGroup:
         return (SpaceGroup.from_hall, (self.hall_number,))
 
 
-def _operation_keys(rotations: np.ndarray, translations: np.ndarray, symprec: float) -> list:
-    """Hashable keys of operations modulo lattice translations, at resolution ``symprec``."""
-    steps = np.rint(np.asarray(translations) % 1.0 / symprec).astype(np.int64)
-    steps %= round(1.0 / symprec)
-    return [(r.tobytes(), tuple(s)) for r, s in zip(np.rint(rotations).astype(np.int64), steps, strict=True)]
+def _twelfths(translations: np.ndarray, symprec: float) -> np.ndarray:
+    """Translations ``(n, 3)`` snapped to exact twelfths, int64 in ``0..11``.
+
+    Raises :class:`InvalidGroupError`, naming the operation, for a component farther than
+    ``symprec`` from every multiple of 1/12 (modulo 1).
+    """
+    scaled = np.asarray(translations, dtype=np.float64) % 1.0 * 12.0
+    twelfths = np.rint(scaled)
+    off = np.flatnonzero(np.any(np.abs(scaled - twelfths) >= 12.0 * symprec, axis=1))
+    if len(off):
+        raise InvalidGroupError(
+            f"operation {off[0]} has translation {np.asarray(translations)[off[0]].tolist()}, not "
+            f"within symprec={symprec:g} of multiples of 1/12 (modulo 1) as in every database setting"
+        )
+    return twelfths.astype(np.int64) % 12
+
+
+def _operation_keys(rotations: np.ndarray, twelfths: np.ndarray) -> list[tuple[bytes, tuple[int, ...]]]:
+    """Hashable keys of operations modulo lattice translations, exact.
+
+    ``rotations`` ``(n, 3, 3)`` int64, ``twelfths`` ``(n, 3)`` integer translations in units
+    of 1/12 (any range; taken mod 12).
+    """
+    steps = np.asarray(twelfths, dtype=np.int64) % 12
+    return [(r.tobytes(), tuple(int(v) for v in s)) for r, s in zip(rotations, steps, strict=True)]
 
 
 def _snap(values: np.ndarray, denominator: int = 24) -> np.ndarray:

@@ -30,6 +30,7 @@ from ..errors import (
     TooManyAtomsError,
     UnknownElementError,
 )
+from ._lattice import closest_pair
 from ._spglib import SpglibError, symmetry_dataset
 from .reading import read_structure
 from .space_group import SpaceGroup, canonical_hall_number
@@ -383,22 +384,22 @@ def _check_count(count: int, max_atoms: int | None, what: str, label: str) -> No
 def _check_separation(lattice: np.ndarray, frac_coords: np.ndarray, threshold: float, label: str) -> None:
     """Raise if two atoms (of any species) are closer than ``threshold`` Å, images included.
 
-    spglib rejects pairs closer than its tolerance only when they have the same species: a
-    pair of different species at one position is otherwise silently accepted.
+    The search is exact for skewed and thin cells too
+    (:func:`~spacegroup_nn.groups._lattice.closest_pair`). An atom near its own images (a
+    short lattice vector) is left to spglib. spglib rejects pairs closer than its tolerance
+    only when they have the same species: a pair of different species at one position is
+    otherwise silently accepted.
     """
-    chunk = max(1, 2**20 // len(frac_coords))
-    for start in range(0, len(frac_coords), chunk):
-        diff = frac_coords[start : start + chunk, None, :] - frac_coords[None, :, :]
-        diff -= np.rint(diff)  # the nearest image, for distances below half a lattice plane
-        distances = np.linalg.norm(diff @ lattice, axis=-1)
-        rows, cols = np.nonzero(distances < threshold)
-        pairs = cols > rows + start
-        if pairs.any():
-            i, j = rows[pairs][0] + start, cols[pairs][0]
-            raise OverlappingAtomsError(
-                f"{label}: atoms {i} and {j} are {distances[i - start, j]:.3g} Å apart, closer "
-                f"than {threshold:g} Å; they overlap"
-            )
+    try:
+        distance, i, j = closest_pair(lattice, frac_coords, below=threshold, self_images=False)
+    except ValueError as error:
+        raise InvalidCellError(f"{label}: {error}") from None
+    if i >= 0:
+        i, j = sorted((i, j))
+        raise OverlappingAtomsError(
+            f"{label}: atoms {i} and {j} are {distance:.3g} Å apart, closer than {threshold:g} Å; "
+            "they overlap"
+        )
 
 
 def _detect(
