@@ -31,24 +31,26 @@ from .groups import SpaceGroup, standardize
 from .solvers import fourier_basis, reflection_conditions
 from .training import MODELS, TrainConfig, evaluate, fit, is_main_process, load_checkpoint, predictions
 from .workflows import (
-    STRUCTURE_SUFFIXES,
     SYNTHETIC,
     AnyDataset,
+    is_dataset,
     load_dataset,
     load_structures,
     load_subsets,
+    split_subset,
 )
 from .zero_shot import format_table, plot, run_zero_shot
 
 __all__ = ["main"]
 
 
-def _add_data_options(parser: argparse.ArgumentParser, *, shards: bool = False) -> None:
+def _add_data_options(parser: argparse.ArgumentParser, *, shards: bool = False, split: bool = True) -> None:
     parser.add_argument(
         "--data", required=True, help="CSV, mp_elastic JSON, CGCNN/ALIGNN folder, or 'synthetic'"
     )
     parser.add_argument("--target", help="target property (a column name, or e.g. log10_K_Voigt)")
-    parser.add_argument("--split", help="split.json with train/val/test ids (default: seeded 80/10/10)")
+    if split:
+        parser.add_argument("--split", help="split.json with train/val/test ids (default: seeded 80/10/10)")
     parser.add_argument("--symprec", type=float, default=DEFAULT_SYMPREC, help="spglib tolerance in Angstrom")
     parser.add_argument("--limit", type=int, help="use only the first LIMIT rows")
     parser.add_argument("--cache", help="cache folder of processed datasets")
@@ -73,7 +75,7 @@ def _dataset(args: argparse.Namespace) -> AnyDataset:
         args.data,
         args.target,
         symprec=args.symprec,
-        split=args.split,
+        split=getattr(args, "split", None),
         limit=args.limit,
         cache=args.cache,
         seed=args.seed,
@@ -97,7 +99,8 @@ def _report(rejects: Sequence[Reject], num_good: int, path: str | Path, unit: st
 def _train(args: argparse.Namespace) -> None:
     dataset = _dataset(args)
     _report(dataset.rejects, dataset.num_good, args.rejects or Path(args.out) / "rejects.csv")
-    splits = load_subsets(dataset, args.seed)
+    splits = dataset.splits if args.split else load_subsets(dataset, args.seed)
+    train, val = (split_subset(splits, name, args.split) for name in ("train", "val"))
     config = TrainConfig(
         model=args.model,
         target=dataset.target if hasattr(dataset, "target") else SYNTHETIC_TARGET,
@@ -107,9 +110,7 @@ def _train(args: argparse.Namespace) -> None:
         seed=args.seed,
         augment=args.augment,
     )
-    metrics = fit(
-        config, splits["train"], splits["val"], args.out, test_data=splits.get("test"), resume=args.resume
-    )
+    metrics = fit(config, train, val, args.out, test_data=splits.get("test"), resume=args.resume)
     if "best_epoch" not in metrics:  # a non-zero rank of a distributed run: rank 0 reports
         return
     test = f", test MAE {metrics['test_mae']:.4g}" if metrics["test_mae"] is not None else ""
@@ -119,21 +120,12 @@ def _train(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     model, config = load_checkpoint(args.model)
-    path, out = Path(args.data), Path(args.out)
+    out = Path(args.out)
     report = args.rejects or out.with_name(f"{out.stem}_rejects.csv")
-    if (
-        path.suffix.lower() in STRUCTURE_SUFFIXES
-        or path.name == "POSCAR"
-        or (path.is_dir() and not _is_dataset(path))
-    ):
-        ids, crystals, rejects = load_structures(path, args.symprec)
-        _report(rejects, len(ids), report, "structure files")
-    else:
-        dataset = load_dataset(path, config.target, symprec=args.symprec, limit=args.limit, cache=args.cache)
-        ids, crystals, rejects = dataset.ids, dataset, dataset.rejects
-        _report(rejects, len(ids), report)
+    ids, crystals, rejects = load_structures(args.data, args.symprec, limit=args.limit)
+    _report(rejects, len(ids), report, "rows" if is_dataset(args.data) else "structure files")
     if not ids:
-        raise DatasetError(f"{path}: all {len(rejects)} items were rejected (reasons in {report})")
+        raise DatasetError(f"{args.data}: all {len(rejects)} items were rejected (reasons in {report})")
     values = predictions(model, config, crystals).tolist()
     with open(out, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -142,16 +134,15 @@ def _predict(args: argparse.Namespace) -> None:
     print(f"{len(values)} predictions written to {out}")
 
 
-def _is_dataset(folder: Path) -> bool:
-    return (folder / "id_prop.csv").is_file() or any(folder.glob("*.csv")) or any(folder.glob("*.json"))
-
-
 def _evaluate(args: argparse.Namespace) -> None:
+    if args.subset is not None and args.split is None:
+        raise DatasetError(f"--subset {args.subset} needs --split (without it, all of --data is evaluated)")
     _, config = load_checkpoint(args.model)
     args.target = args.target or config.target
     dataset = _dataset(args)
     _report(dataset.rejects, dataset.num_good, args.rejects or Path(args.model) / "evaluate_rejects.csv")
-    print(json.dumps(evaluate(args.model, dataset.splits[args.subset] if args.split else dataset), indent=2))
+    data = split_subset(dataset.splits, args.subset or "test", args.split) if args.split else dataset
+    print(json.dumps(evaluate(args.model, data), indent=2))
 
 
 def _zero_shot(args: argparse.Namespace) -> None:
@@ -297,11 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict_ = commands.add_parser("predict", help="predict with a trained model")
     predict_.add_argument("--model", required=True, help="training output folder")
-    predict_.add_argument("--data", required=True, help="a structure file, a folder of them, or a dataset")
+    predict_.add_argument(
+        "--data", required=True, help="a structure file, a folder of them, or a dataset (labels not needed)"
+    )
     predict_.add_argument("--out", required=True, help="CSV file of id and prediction")
     predict_.add_argument("--symprec", type=float, default=DEFAULT_SYMPREC)
-    predict_.add_argument("--limit", type=int)
-    predict_.add_argument("--cache")
+    predict_.add_argument("--limit", type=int, help="use only the first LIMIT rows or folder entries")
     _add_rejects_option(predict_, "OUT_rejects.csv beside OUT")
     predict_.set_defaults(run=_predict)
 
@@ -309,11 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_.add_argument("--model", required=True, help="training output folder")
     _add_data_options(evaluate_, shards=True)
     _add_rejects_option(evaluate_, "MODEL/evaluate_rejects.csv")
-    evaluate_.add_argument("--subset", default="test", help="split subset with --split (default test)")
+    evaluate_.add_argument("--subset", help="subset of the --split to evaluate (default test)")
     evaluate_.set_defaults(run=_evaluate)
 
     zero_shot = commands.add_parser("zero-shot", help="hold out whole groups, train on the rest")
-    _add_data_options(zero_shot)
+    _add_data_options(zero_shot, split=False)  # the protocol makes its own split, by group
     _add_rejects_option(zero_shot, "OUT/rejects.csv")
     zero_shot.add_argument(
         "--models", default="transformer,transformer_onehot", help="comma-separated models"

@@ -15,7 +15,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +30,10 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .data import with_radius_graphs
-from .datasets import ShardedCrystalDataset, ShardSampler
+from .datasets import DatasetError, ShardedCrystalDataset, ShardSampler
 from .datasets.sharded import shard_order
 from .diagnostics import random_description, symmetry_loss
+from .errors import SpacegroupNNError
 from .nn import CrystalGraphNetwork, SpaceGroupTransformer
 
 __all__ = [
@@ -87,7 +88,7 @@ MODELS: dict[str, Callable[[int], nn.Module]] = {
 AUGMENTED = "_augmented"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SpacegroupNNError, ValueError):
     """A checkpoint is missing, unreadable, or from another version or configuration."""
 
 
@@ -130,7 +131,6 @@ class TrainConfig:
     symmetry_weight: float = 0.0
     target_mean: float = 0.0
     target_std: float = 1.0
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def for_model(cls, name: str, **fields: object) -> TrainConfig:
@@ -184,8 +184,7 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[nn.Module, TrainConfi
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint (train a model with `spacegroup-nn train` first)")
     payload = _read_checked(path)
-    known = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in payload["config"].items() if k in known})
+    config = TrainConfig(**_known_fields(payload["config"]))
     model = build_model(config)
     try:
         model.load_state_dict(payload["state_dict"])
@@ -201,9 +200,35 @@ def _predict_normalized(model: nn.Module, data: Crystals, batch_size: int) -> Te
     return _in_order(data, batch_size, lambda batch: model(batch.to(device)).view(-1).cpu())
 
 
-def _targets(data: Crystals, batch_size: int = 256) -> Tensor:
-    """The targets of ``data`` flattened in its order, float32 (``(N,)`` for scalar targets)."""
-    return _in_order(data, batch_size, lambda batch: batch.y.view(-1).float())
+def _targets(data: Crystals, target: str = "y", batch_size: int = 256) -> Tensor:
+    """The targets of ``data`` in its order, ``(N,)`` float32.
+
+    Raises
+    ------
+    DatasetError
+        A crystal has no ``y``, or a ``y`` of more than one value (a tensor target such as
+        ``elasticity.elastic_tensor``); the message names ``target``, the crystal and the shape.
+    """
+
+    def values(batch: Batch) -> Tensor:
+        if batch.y is None or batch.y.numel() != batch.num_graphs:
+            raise _not_scalar(batch, target)
+        return batch.y.view(-1).float()
+
+    return _in_order(data, batch_size, values)
+
+
+def _not_scalar(batch: Batch, target: str) -> DatasetError:
+    """The error of the first crystal of ``batch`` whose ``y`` is not one value."""
+    for crystal in batch.to_data_list():
+        if crystal.y is None or crystal.y.numel() != 1:
+            break
+    name = getattr(crystal, "id", None) or getattr(crystal, "name", None)
+    found = "no y" if crystal.y is None else f"y of shape {tuple(crystal.y.shape)}"
+    return DatasetError(
+        f"target {target!r}: crystal {name or '(unnamed)'} has {found}; the models predict one "
+        "value per crystal (y of shape (1,))"
+    )
 
 
 def _in_order(data: Crystals, batch_size: int, compute: Callable[[Batch], Tensor]) -> Tensor:
@@ -258,7 +283,8 @@ def fit(
     ----------
     config : TrainConfig
     train_data, val_data, test_data : sequences of Data
-        Crystals from :func:`spacegroup_nn.data.from_structure` with a scalar ``y``.
+        Crystals from :func:`spacegroup_nn.data.from_structure` with a scalar ``y`` (one
+        value per crystal).
     out_dir : path
         Receives ``best.pt`` and ``metrics.json``.
     progress : bool
@@ -276,6 +302,12 @@ def fit(
         epoch on validation (and test), the history, seconds per epoch and CPU seconds of
         training. On CPU the same config and data give identical metrics (deterministic
         kernels, seeded shuffling), timings aside.
+
+    Raises
+    ------
+    DatasetError
+        Before training, if a crystal of any split has no ``y`` or a ``y`` of more than one
+        value (a tensor target); the message names ``config.target``, the crystal and the shape.
     """
     with deterministic():
         return _fit(config, train_data, val_data, Path(out_dir), test_data, progress, resume)
@@ -290,8 +322,11 @@ def _fit(
     progress: bool,
     resume: bool,
 ) -> dict:
+    targets = _targets(train_data, config.target)
+    for data in (val_data, test_data):  # before any training, not at the first evaluation
+        if data is not None:
+            _targets(data, config.target)
     out.mkdir(parents=True, exist_ok=True)
-    targets = _targets(train_data)
     config.target_mean = float(targets.mean())
     config.target_std = float(targets.std()) if len(targets) > 1 and float(targets.std()) > 0 else 1.0
     world = _Distributed()
@@ -601,6 +636,16 @@ def _read_checked(path: Path) -> dict:
     return payload
 
 
+def _known_fields(saved: dict) -> dict:
+    """The fields of a saved :class:`TrainConfig` that this version has.
+
+    Removed fields are left out: ``extra``, an unused dictionary (always empty) that
+    checkpoints wrote until it was removed.
+    """
+    known = {f.name for f in fields(TrainConfig)}
+    return {k: v for k, v in saved.items() if k in known}
+
+
 def _load_state(path: Path, config: TrainConfig) -> dict:
     """The training state in ``path``, checked against this run's version and config.
 
@@ -608,7 +653,7 @@ def _load_state(path: Path, config: TrainConfig) -> dict:
     defaults, so a state from before a new option resumes unless the option is used.
     """
     state = _read_checked(path)
-    saved = {**asdict(TrainConfig()), **state["config"]}
+    saved = {**asdict(TrainConfig()), **_known_fields(state["config"])}
     if saved != asdict(config):
         changed = sorted(k for k, v in asdict(config).items() if saved.get(k) != v)
         raise CheckpointError(f"{path}: cannot resume, the configuration changed ({', '.join(changed)})")
@@ -622,7 +667,7 @@ def predictions(model: nn.Module, config: TrainConfig, data: Crystals, batch_siz
 
 def mean_absolute_error(model: nn.Module, config: TrainConfig, data: Crystals, batch_size: int = 64) -> float:
     """MAE of ``model`` on ``data`` in the target's own units (``batch_size`` crystals at a time)."""
-    return float((predictions(model, config, data, batch_size) - _targets(data)).abs().mean())
+    return float((predictions(model, config, data, batch_size) - _targets(data, config.target)).abs().mean())
 
 
 def predict(model_dir: str | os.PathLike, data: Crystals) -> Tensor:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from .datasets.errors import DatasetError
 from .groups import SpaceGroup
 from .training import GraphCache, TrainConfig, fit, load_checkpoint, predictions
 
@@ -74,12 +75,37 @@ def zero_shot_split(
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
 ) -> ZeroShotSplit:
-    """Split crystals by :func:`holdout_groups`, then the rest at random."""
+    """Split crystals by :func:`holdout_groups`, then the rest at random.
+
+    Raises
+    ------
+    DatasetError
+        If a fraction lies outside (0, 1), or a part of the split would be empty: no family
+        of the data has two groups to hold one out from, or too few crystals remain for
+        training, validation and test.
+    """
+    for name, value in (
+        ("fraction", fraction),
+        ("val_fraction", val_fraction),
+        ("test_fraction", test_fraction),
+    ):
+        if not 0 < value < 1:
+            raise DatasetError(f"zero-shot {name} must lie in (0, 1), got {value}")
     groups = [int(crystal.space_group) for crystal in data]
     held = set(holdout_groups(groups, fraction, seed))
+    if not held:
+        raise DatasetError(
+            f"no group can be held out of groups {sorted(set(groups))}: no crystal family of the "
+            "data has two groups, and every family keeps one for training"
+        )
     inside = [i for i, g in enumerate(groups) if g not in held]
     order = np.random.default_rng(seed).permutation(inside)
     n_val, n_test = round(val_fraction * len(order)), round(test_fraction * len(order))
+    if min(n_val, n_test, len(order) - n_val - n_test) < 1:
+        raise DatasetError(
+            f"{len(order)} crystals outside the held-out groups are too few for training, "
+            f"validation and test at fractions {val_fraction} and {test_fraction}"
+        )
     return ZeroShotSplit(
         train=[data[i] for i in order[n_val + n_test :]],
         val=[data[i] for i in order[:n_val]],

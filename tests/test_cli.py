@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MALFORMED_ROWS, write_malformed_rows
+from conftest import MALFORMED_ROWS, write_malformed_rows, write_perovskite_folder
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
+from pymatgen.io.vasp import Poscar
 from test_datasets import CSV_ROWS, write_csv
 
 from spacegroup_nn import SpaceGroup
@@ -81,25 +82,13 @@ def test_train_predict_evaluate_from_the_command_line(tmp_path, capsys, perovski
     )
     assert (out / "best.pt").is_file() and (out / "metrics.json").is_file()
     predictions = tmp_path / "predictions.csv"
-    for _ in range(2):
-        assert (
-            main(
-                [
-                    "predict",
-                    "--model",
-                    str(out),
-                    "--data",
-                    str(folder),
-                    "--out",
-                    str(predictions),
-                    "--cache",
-                    str(cache),
-                ]
-            )
-            == 0
-        )
+    runs = []
+    for _ in range(2):  # predict reads the structures, no cache: the same predictions each time
+        assert main(["predict", "--model", str(out), "--data", str(folder), "--out", str(predictions)]) == 0
         lines = predictions.read_text().splitlines()
         assert lines[0] == "id,prediction" and len(lines) == 13
+        runs.append(lines)
+    assert runs[0] == runs[1]
     single = tmp_path / "single.csv"
     assert main(["predict", "--model", str(out), "--data", str(folder / "p0.cif"), "--out", str(single)]) == 0
     assert single.read_text().splitlines()[1].split(",")[1] == lines[1].split(",")[1]
@@ -158,9 +147,12 @@ def test_train_evaluate_predict_report_every_rejected_row(tmp_path, capsys, malf
     check_report(captured.err, out / "evaluate_rejects.csv", 12, MALFORMED_ROWS)
     assert json.loads(captured.out)["count"] == 12
     predictions = tmp_path / "predictions.csv"
-    assert main(["predict", "--model", str(out), *common, "--out", str(predictions)]) == 0
-    check_report(capsys.readouterr().err, tmp_path / "predictions_rejects.csv", 12, MALFORMED_ROWS)
-    assert len(predictions.read_text().splitlines()) == 1 + 12
+    command = ["predict", "--model", str(out), "--data", str(malformed_folder), "--out", str(predictions)]
+    assert main(command) == 0
+    # predict reads no labels: the row with a non-numeric target has a good structure
+    unusable = {row_id: reason for row_id, reason in MALFORMED_ROWS.items() if row_id != "bad-target"}
+    check_report(capsys.readouterr().err, tmp_path / "predictions_rejects.csv", 13, unusable)
+    assert len(predictions.read_text().splitlines()) == 1 + 13
 
 
 def test_predict_on_a_folder_predicts_every_good_file(tmp_path, capsys, perovskite_folder):
@@ -253,3 +245,95 @@ def several_groups() -> list[tuple[str, str, str, None]]:
             text = str(CifWriter(Structure(Lattice(lattice), [3] * len(orbits), frac)))
             rows.append((f"g{number}-{index}", text, f"{rng.normal():.3f}", None))
     return rows
+
+
+# -- predict without labels, structure files by name; split and option errors ---------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    """``(perovskite CGCNN folder, training output)`` of a one-epoch run on target ``target``."""
+    root = tmp_path_factory.mktemp("trained")
+    folder, out = write_perovskite_folder(root / "cgcnn"), root / "run"
+    train = ["train", "--data", str(folder), "--target", "target", "--epochs", "1",
+             "--cache", str(root / "cache"), "--out", str(out)]  # fmt: skip
+    assert main(train) == 0
+    return folder, out
+
+
+def predicted(path: Path) -> dict[str, str]:
+    with open(path, newline="") as handle:
+        return {row["id"]: row["prediction"] for row in csv.DictReader(handle)}
+
+
+def test_predict_reads_every_structure_file_name_and_reports_the_other_files(tmp_path, capsys, trained):
+    folder, model = trained
+    files = tmp_path / "files"
+    files.mkdir()
+    structure = Structure.from_file(folder / "p0.cif")
+    (files / "a.cif").write_text((folder / "p1.cif").read_text())
+    Poscar(structure).write_file(files / "CONTCAR")
+    Poscar(structure).write_file(files / "POSCAR_2")
+    (files / "notes.txt").write_text("measured on 2026-01-01")
+    (files / ".DS_Store").write_text("")  # hidden: not an item
+    out, report = tmp_path / "predictions.csv", tmp_path / "rejects.csv"
+    command = ["predict", "--model", str(model), "--data", str(files), "--out", str(out)]
+    assert main([*command, "--rejects", str(report)]) == 0
+    check_report(capsys.readouterr().err, report, 3, {"notes.txt": "not a CIF or POSCAR file"})
+    values = predicted(out)
+    assert list(values) == ["CONTCAR", "POSCAR_2", "a.cif"]
+    assert values["CONTCAR"] == values["POSCAR_2"]
+
+
+def test_predict_needs_no_labels(tmp_path, capsys, trained):
+    folder, model = trained
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", "--model", str(model), "--data", str(folder), "--out", str(out)]) == 0
+    labelled = predicted(out)
+    # a CGCNN folder whose id_prop.csv has ids and no values
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    for name in ("p0", "p1", "p2"):
+        (unlabelled / f"{name}.cif").write_text((folder / f"{name}.cif").read_text())
+    (unlabelled / "id_prop.csv").write_text("p0\np1,\np2,0.95\n")
+    assert main(["predict", "--model", str(model), "--data", str(unlabelled), "--out", str(out)]) == 0
+    assert predicted(out) == {name: labelled[name] for name in ("p0", "p1", "p2")}
+    capsys.readouterr()
+    # a CSV without the model's target column ("target"): every parsable row is predicted
+    data = write_csv(tmp_path / "data.csv")
+    assert main(["predict", "--model", str(model), "--data", str(data), "--out", str(out)]) == 0
+    bad = {"b1": "cannot parse", "b4": "DisorderedStructureError", "b5": "OverlappingAtomsError"}
+    bad |= {"a1": "duplicate id", "b7": "empty 'cif'"}  # the target-less b2, b3 and b6 are predicted
+    check_report(capsys.readouterr().err, tmp_path / "predictions_rejects.csv", len(CSV_ROWS) - len(bad), bad)
+    assert list(predicted(out)) == ["a1", "a2", "a3", "b2", "b3", "b6"]
+
+
+def last_error(capsys) -> str:
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_split_and_subset_errors_are_one_line_messages(tmp_path, capsys, trained):
+    folder, model = trained
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"training": ["p0", "p1"], "validation": ["p2"], "test": ["p3"]}))
+    evaluate = ["evaluate", "--model", str(model), "--data", str(folder), "--cache", str(tmp_path)]
+    assert main([*evaluate, "--split", str(split), "--subset", "val"]) == 1
+    message = last_error(capsys)
+    assert message.startswith("spacegroup-nn evaluate: error: ") and str(split) in message
+    assert "no subset 'val'; the split has ['test', 'training', 'validation']" in message
+    assert main([*evaluate, "--subset", "val"]) == 1
+    assert "--subset val needs --split" in last_error(capsys)
+    assert main([*evaluate, "--split", str(split), "--subset", "validation"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 1
+    train = ["train", "--data", str(folder), "--target", "target", "--out", str(tmp_path / "t")]
+    assert main([*train, "--cache", str(tmp_path), "--split", str(split)]) == 1
+    assert "no subset 'train'; the split has ['test', 'training', 'validation']" in last_error(capsys)
+    assert main(["train", "--data", "synthetic", "--split", str(split), "--out", str(tmp_path / "s")]) == 1
+    assert "the synthetic set takes no split" in last_error(capsys)
+
+
+def test_zero_shot_takes_no_split(tmp_path, capsys):
+    command = ["zero-shot", "--data", "synthetic", "--split", "split.json", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as info:
+        main(command)
+    assert info.value.code == 2 and "unrecognized arguments: --split" in capsys.readouterr().err

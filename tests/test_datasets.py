@@ -262,6 +262,20 @@ def test_read_cgcnn(tmp_path: Path) -> None:
     assert len(read_cgcnn(tmp_path / "cgcnn", limit=3)) == 3
 
 
+def test_id_prop_row_without_a_value_is_rejected_and_the_read_goes_on(tmp_path: Path) -> None:
+    folder = tmp_path / "cgcnn"
+    folder.mkdir()
+    for name, structure in (("c1", nacl()), ("c2", cscl()), ("c3", cscl(4.3))):
+        (folder / f"{name}.cif").write_text(cif(structure))
+    (folder / "id_prop.csv").write_text("c1,1.0\nc2\nc3,3.0\n")
+    records, rejects = read_cgcnn(folder).read()
+    assert [r.id for r in records] == ["c1", "c2", "c3"] and not rejects  # c2's structure is usable
+    assert records[1].targets == {"target": InvalidTarget("no target value (id_prop.csv line 2)")}
+    dataset = CrystalDataset(folder, "target", root=tmp_path / "cache", log=False)
+    assert dataset.ids == ["c1", "c3"] and dataset.num_rows == 3
+    assert dataset.rejects == [Reject("c2", "no target value (id_prop.csv line 2)")]
+
+
 def write_alignn(folder: Path) -> list[tuple]:
     folder.mkdir()
     Poscar(nacl()).write_file(folder / "POSCAR-n1.vasp")

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -6,6 +7,8 @@ import torch
 
 from spacegroup_nn import SpaceGroup, testing
 from spacegroup_nn.data import from_structure
+from spacegroup_nn.datasets import DatasetError
+from spacegroup_nn.errors import SpacegroupNNError
 from spacegroup_nn.groups import random_crystal
 from spacegroup_nn.training import (
     CheckpointError,
@@ -117,6 +120,7 @@ def test_same_seed_same_metrics(crystals, tmp_path):
 
 
 def test_checkpoint_errors(crystals, tmp_path):
+    assert issubclass(CheckpointError, SpacegroupNNError) and issubclass(CheckpointError, ValueError)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint(tmp_path)
     fit(TrainConfig(epochs=1, batch_size=8), crystals[:10], crystals[10:14], tmp_path, progress=False)
@@ -167,6 +171,46 @@ def test_state_without_symmetry_weight_resumes(crystals, tmp_path):
     assert resumed["history"] == metrics["history"]
 
 
+def test_checkpoints_with_the_removed_extra_field_load_and_resume(crystals, tmp_path):
+    """``TrainConfig.extra`` (never read, always ``{}``) is gone; checkpoints that have it still work."""
+    assert "extra" not in {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(epochs=1, batch_size=8)
+    metrics = fit(config, crystals[:8], crystals[8:12], tmp_path, progress=False)
+    for name in ("best.pt", "last.pt"):
+        payload = torch.load(tmp_path / name, weights_only=True)
+        payload["config"]["extra"] = {}
+        torch.save(payload, tmp_path / name)
+    assert load_checkpoint(tmp_path)[1] == config
+    resumed = fit(config, crystals[:8], crystals[8:12], tmp_path, progress=False, resume=True)
+    assert resumed["history"] == metrics["history"]
+
+
+def with_y(crystal, y: torch.Tensor):
+    copy = crystal.clone()
+    copy.y = y
+    return copy
+
+
+def test_non_scalar_targets_are_a_clear_error_before_training(crystals, tmp_path):
+    tensor = [with_y(c, torch.ones(1, 6, 6)) for c in crystals[:12]]
+    for index, crystal in enumerate(tensor, start=1):
+        crystal.id = f"mp-{index}"
+    config = TrainConfig(target="elasticity.elastic_tensor", epochs=1, batch_size=8)
+    message = r"target 'elasticity.elastic_tensor': crystal mp-1 has y of shape \(1, 6, 6\)"
+    with pytest.raises(DatasetError, match=message):
+        fit(config, tensor[:8], tensor[8:], tmp_path / "tensor", progress=False)
+    # one tensor crystal in the validation data would broadcast silently in the loss
+    with pytest.raises(DatasetError, match=r"shape \(1, 6, 6\)"):
+        fit(config, crystals[:8], tensor[8:9], tmp_path / "one", progress=False)
+    assert not (tmp_path / "one").exists()  # raised before training
+    unlabelled = [with_y(c, None) for c in crystals[:8]]
+    with pytest.raises(DatasetError, match="has no y"):
+        fit(config, unlabelled, crystals[8:12], tmp_path / "none", progress=False)
+    fit(TrainConfig(epochs=1, batch_size=8), crystals[:8], crystals[8:12], tmp_path / "run", progress=False)
+    with pytest.raises(DatasetError, match=r"target 'y': crystal mp-1 has y of shape \(1, 6, 6\)"):
+        evaluate(tmp_path / "run", tensor)
+
+
 def test_holdout_is_stratified_and_never_leaks(crystals):
     numbers = list(range(1, 231))
     held = holdout_groups(numbers, fraction=0.2, seed=0)
@@ -179,6 +223,27 @@ def test_holdout_is_stratified_and_never_leaks(crystals):
     assert not trained & set(split.held_out_groups)
     assert {int(c.space_group) for c in split.held_out} == set(split.held_out_groups)
     assert len(split.train) + len(split.val) + len(split.test) + len(split.held_out) == len(crystals)
+
+
+@pytest.mark.parametrize(
+    ("numbers", "options", "message"),
+    [
+        ([221, 99, 62, 160, 2], {}, "no group can be held out"),  # one group per family
+        (None, {"fraction": 0}, "fraction must lie in"),
+        (None, {"fraction": 1.0}, "fraction must lie in"),
+        (None, {"test_fraction": 0}, "test_fraction must lie in"),
+        (None, {"val_fraction": 0.01}, "too few for training, validation and test"),
+    ],
+)
+def test_zero_shot_split_refuses_an_empty_part(crystals, numbers, options, message):
+    """Checked before any model trains: no empty held-out set, test set or training set."""
+    data = crystals
+    if numbers is not None:
+        data = [c.clone() for c in crystals[: len(numbers)]]
+        for crystal, number in zip(data, numbers, strict=True):
+            crystal.space_group = torch.tensor([number])
+    with pytest.raises(DatasetError, match=message):
+        zero_shot_split(data, **options)
 
 
 def test_zero_shot_runs_searching_each_graph_once_over_models_and_seeds(crystals, tmp_path, searches):

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..errors import StructureError
-from ..groups.reading import parse_structure
+from ..groups.reading import parse_structure, text_format
 from .errors import DatasetError
 
 if TYPE_CHECKING:
@@ -76,7 +76,6 @@ ID_PROP = "id_prop.csv"
 CSV_CHUNK_ROWS = 1000
 # Columns that are never targets: the pandas index written by ``DataFrame.to_csv``.
 _INDEX_COLUMNS = ("", "Unnamed: 0", "index")
-_POSCAR_SUFFIXES = (".vasp", ".poscar")
 # Derived targets of the JSON reader: name -> source column (log10 of a positive modulus).
 _LOG10_TARGETS = {"log10_K_Voigt": "elasticity.K_Voigt", "log10_G_Voigt": "elasticity.G_Voigt"}
 
@@ -484,8 +483,9 @@ def read_cgcnn(path: str | os.PathLike, *, limit: int | None = None) -> RecordRe
     Returns
     -------
     RecordReader
-        Targets ``target`` (``float``; an empty field leaves it missing). A row whose CIF
-        file does not exist is rejected.
+        Targets ``target`` (``float``; an empty field leaves it missing, a row of an id
+        alone has an :class:`InvalidTarget`). A row whose CIF file does not exist is
+        rejected.
 
     Raises
     ------
@@ -649,16 +649,16 @@ def _first_field(file: Path) -> str:
 
 
 def _is_poscar(path: Path) -> bool:
-    name = path.name.lower()
-    return path.is_file() and (
-        name.startswith(("poscar", "contcar")) or path.suffix.lower() in _POSCAR_SUFFIXES
-    )
+    return path.is_file() and text_format(path) == "poscar"
 
 
 def _id_prop_rows(folder: Path, limit: int | None) -> Iterator[tuple[str, dict[str, Any], str, str | None]]:
     """``(id, targets, where, problem)`` of each non-empty row of ``folder/id_prop.csv``.
 
-    ``problem`` is ``None`` or the reason to reject the row (a duplicate id).
+    ``problem`` is ``None`` or the reason to reject the row (a duplicate id). A row of an id
+    alone has the target ``target`` as an :class:`InvalidTarget` (``"no target value
+    (id_prop.csv line N)"``): datasets reject it for that target, prediction reads its
+    structure.
     """
     file = folder / ID_PROP
     if not file.is_file():
@@ -675,8 +675,10 @@ def _id_prop_rows(folder: Path, limit: int | None) -> Iterator[tuple[str, dict[s
                 count += 1
                 where = f"{ID_PROP} line {number}"
                 row_id = fields[0].strip() or f"{ID_PROP}:{number}"
-                names = ["target"] + [f"target_{i}" for i in range(1, len(fields) - 1)]
+                names = [f"target_{i}" if i else "target" for i in range(len(fields) - 1)]
                 targets = _targets(dict(zip(names, fields[1:], strict=True)))
+                if len(fields) == 1:  # an id alone: no label, but still a structure to predict
+                    targets["target"] = InvalidTarget(f"no target value ({where})")
                 if row_id in seen:
                     yield row_id, targets, where, f"duplicate id ({where}; first at {seen[row_id]})"
                     continue
