@@ -57,8 +57,9 @@ from spacegroup_nn.nn.crystal_tensor import CrystalTensorModel
 from spacegroup_nn.solvers.tensors import tensor_projector
 from spacegroup_nn.training import deterministic
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("SPACEGROUP_NN_DATA", ROOT.parent / "shared" / "datasets"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DATA, ROOT, mean_std
+
 TARGET = "elasticity.elastic_tensor"
 HEADS = {"exact": True, "unconstrained": False}
 VOIGT_NAMES = [f"C{i + 1}{j + 1}" for i in range(6) for j in range(i, 6)]
@@ -291,10 +292,6 @@ def _test_metrics(predicted: np.ndarray, target: np.ndarray) -> dict:
 # ------------------------------------------------------------------------------- report
 
 
-def _mean_std(values: Sequence[float]) -> str:
-    return f"{np.mean(values):.4g} ± {np.std(values):.2g}"
-
-
 def markdown(results: dict) -> str:
     """The generated section for docs/benchmarks.md."""
     settings, targets = results["settings"], results["targets"]
@@ -346,10 +343,10 @@ def markdown(results: dict) -> str:
                 sym_max = f"{max(s['max'] for s in symmetry):.1e}"
                 sym_mean = f"{np.mean([s['mean'] for s in symmetry]):.1e}"
             lines.append(
-                f"| {label} | {_mean_std([m['mae_voigt_gpa'] for m in metric])} "
-                f"| {_mean_std([m['mae_k_voigt_gpa'] for m in metric])} "
-                f"| {_mean_std([m['mae_g_voigt_gpa'] for m in metric])} "
-                f"| {_mean_std([m['mae_log10_k_voigt'] for m in metric])} "
+                f"| {label} | {mean_std([m['mae_voigt_gpa'] for m in metric])} "
+                f"| {mean_std([m['mae_k_voigt_gpa'] for m in metric])} "
+                f"| {mean_std([m['mae_g_voigt_gpa'] for m in metric])} "
+                f"| {mean_std([m['mae_log10_k_voigt'] for m in metric])} "
                 f"| {sym_max} | {sym_mean} "
                 f"| {np.mean([r['seconds_per_epoch'] for r in runs]):.1f} |"
             )

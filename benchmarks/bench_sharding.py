@@ -35,9 +35,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-DATASETS = Path(
-    os.environ.get("SPACEGROUP_NN_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets")
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DATA  # the datasets folder, as for the other benchmarks
+
 SOURCES = (("perov_5", "heat_ref"), ("carbon_24", "energy_per_atom"))
 TARGET_N = 1_000_000
 CELL_LENGTH = re.compile(r"^(_cell_length_[abc]\s+)([0-9.]+)", re.MULTILINE)
@@ -51,9 +51,9 @@ def _source_rows(name: str, target: str) -> Iterator[tuple[str, str, str]]:
     """``(id, cif, target)`` of a dataset's CSV files, in chunks, cycling forever."""
     import pandas as pd
 
-    files = sorted((DATASETS / name).glob("*.csv"))
+    files = sorted((DEFAULT_DATA / name).glob("*.csv"))
     if not files:
-        raise SystemExit(f"no CSV files in {DATASETS / name} (set SPACEGROUP_NN_DATA)")
+        raise SystemExit(f"no CSV files in {DEFAULT_DATA / name} (set SPACEGROUP_NN_DATA)")
     while True:
         for file in files:
             for frame in pd.read_csv(file, usecols=["material_id", "cif", target], chunksize=500):

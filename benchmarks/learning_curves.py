@@ -1,5 +1,6 @@
-"""Learning curves: exact invariance against augmentation, a soft loss, test-time averaging and
-an unconstrained model; writes docs/benchmarks_learning_curves.md.
+"""Learning curves of exact invariance, augmentation, a soft loss, averaging and no constraint.
+
+Writes docs/benchmarks_learning_curves.md and its figures:
 
     python benchmarks/learning_curves.py                               # the full experiment
     python benchmarks/learning_curves.py --datasets perov_5            # one dataset; merged
@@ -78,7 +79,7 @@ from spacegroup_nn.training import TrainConfig, fit, load_checkpoint, mean_absol
 from spacegroup_nn.workflows import SYNTHETIC, load_dataset, load_splits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_all import DATASETS, DEFAULT_DATA  # the benchmark's dataset table
+from run_all import DATASETS, DEFAULT_DATA, dataset_path  # the benchmark's dataset table
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("group", "rigid", "description")
@@ -196,10 +197,10 @@ def budgets_for(name: str, train_size: int, args: argparse.Namespace) -> tuple[d
 def load(name: str, args: argparse.Namespace) -> dict[str, list[Data]]:
     """Train / val / test crystals of benchmark dataset ``name`` (synthetic: at most
     ``args.synthetic_max_atoms`` atoms per standardized cell, if given)."""
-    source, target = DATASETS[name][:2]
-    if source != SYNTHETIC:
-        path = args.data_dir / source
-        return load_splits(load_dataset(path, target, split=path / "split.json", cache=args.cache))
+    target = DATASETS[name].target
+    if DATASETS[name].source != SYNTHETIC:
+        path, split = dataset_path(name, args.data_dir)
+        return load_splits(load_dataset(path, target, split=split, cache=args.cache))
     if args.smoke:
         dataset = SyntheticCrystals(args.cache, num_per_group=4, groups=SMOKE_GROUPS, progress=False)
     else:
@@ -737,6 +738,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     unknown = set(args.methods) - set(METHODS)
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
+    if unknown := [name for name in args.datasets if name not in DATASETS]:
+        parser.error(f"unknown datasets {unknown}; choose from {list(DATASETS)}")
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}

@@ -20,6 +20,8 @@ model gets the same split, epochs, optimizer and target normalization
 and ``--tune batch_size`` its batch size, from the grids of :data:`TUNING` by validation MAE
 (first seed, the dataset's epochs; the test set is not read) and saves the choice, which that
 dataset's property table then uses; without it every model trains at the shared default.
+Rates are tuned first, at the default batches: ``--tune lr`` is refused once ``--out`` holds a
+batch choice, unless ``--retune`` asks for a second round at the tuned batches.
 The zero-shot runs train every model at the settings of its property table.
 """
 
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -45,8 +46,8 @@ from spacegroup_nn.training import MODELS as MODELS_BY_NAME
 from spacegroup_nn.workflows import SYNTHETIC, load_dataset, load_splits
 from spacegroup_nn.zero_shot import format_table, group_errors, plot, run_zero_shot
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("SPACEGROUP_NN_DATA", ROOT.parent / "shared" / "datasets"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_DATA, ROOT, mean_std
 
 
 class Benchmark(NamedTuple):
@@ -86,6 +87,24 @@ TUNING = {"lr": (3e-4, 1e-3, 3e-3), "batch_size": (16, 32, 64)}
 #: What a tuning table calls a setting, and its column label.
 TUNING_NAMES = {"lr": ("Learning rates", "lr"), "batch_size": ("Batch sizes", "batch")}
 OURS = ("transformer", "cgcnn_fourier")
+#: Defaults of ``--smoke`` (options given explicitly still apply): 40 rows, 1 epoch, 1 seed,
+#: 2 models and 1 zero-shot model.
+SMOKE = {
+    "limit": 40,
+    "epochs": 1,
+    "seeds": "0",
+    "models": "transformer,cgcnn",
+    "zero_shot_models": "transformer",
+}
+
+
+def dataset_path(name: str, data_dir: Path) -> tuple[Path | str, Path | None]:
+    """Where benchmark dataset ``name`` is read from: its folder under ``data_dir`` and that
+    folder's fixed ``split.json``, or the built-in synthetic set and no split file."""
+    source = DATASETS[name].source
+    if source == SYNTHETIC:
+        return source, None
+    return data_dir / source, data_dir / source / "split.json"
 
 
 def _epochs(name: str, args: argparse.Namespace) -> int:
@@ -174,10 +193,9 @@ def _budget(name: str, model: str, args: argparse.Namespace, tuning: str | None 
 
 
 def _splits(name: str, args: argparse.Namespace) -> dict[str, list]:
-    source, target = DATASETS[name].source, DATASETS[name].target
-    path = source if source == SYNTHETIC else args.data_dir / source
-    split = None if source == SYNTHETIC else path / "split.json"
-    return load_splits(load_dataset(path, target, split=split, limit=args.limit, cache=args.cache))
+    path, split = dataset_path(name, args.data_dir)
+    dataset = load_dataset(path, DATASETS[name].target, split=split, limit=args.limit, cache=args.cache)
+    return load_splits(dataset)
 
 
 def run_dataset(name: str, args: argparse.Namespace) -> dict:
@@ -306,9 +324,8 @@ def zero_shot_runs(
     epochs and the learning rate and batch size ``--tune`` chose, else the defaults); a
     model variant of a screen can take those of the model ``tuned_as[variant]``.
     """
-    source, target = DATASETS[name].source, DATASETS[name].target
-    path = source if source == SYNTHETIC else args.data_dir / source
-    crystals = list(load_dataset(path, target, limit=args.limit, cache=args.cache))
+    path, _ = dataset_path(name, args.data_dir)  # the protocol makes its own split
+    crystals = list(load_dataset(path, DATASETS[name].target, limit=args.limit, cache=args.cache))
     graphs = GraphCache()  # every seed trains on the same crystals
     tuned_as = tuned_as or {}
     budgets = {model: _budget(name, tuned_as.get(model, model), args) for model in models}
@@ -336,22 +353,35 @@ def zero_shot_summary(runs: Sequence[dict], models: Sequence[str]) -> dict[str, 
 def run_zero_shot_dataset(name: str, args: argparse.Namespace) -> dict:
     """The zero-shot protocol of every zero-shot model once per seed, its plot and summary."""
     runs = zero_shot_runs(name, args.zero_shot_models, args.out / "zero_shot" / name, args)
-    plot(runs[0], args.figures / f"zero_shot_{name}.png")
-    summary = zero_shot_summary(runs, args.zero_shot_models)
-    return {"epochs": _epochs(name, args), "runs": runs, "summary": summary}
+    result = {"epochs": _epochs(name, args), "runs": runs}
+    result["summary"] = zero_shot_summary(runs, args.zero_shot_models)
+    _zero_shot_plot(name, result, args)
+    return result
 
 
-def screen_arguments(parser: argparse.ArgumentParser, script: str) -> None:
-    """The options every screen script shares: seeds, budget, data, threads and outputs."""
+def _zero_shot_plot(name: str, result: dict, args: argparse.Namespace) -> None:
+    """The zero-shot figure of dataset ``name``: :func:`spacegroup_nn.zero_shot.plot` of the
+    first seed's run, which ``result`` (of :func:`run_zero_shot_dataset`) holds in full, so
+    ``--replot`` draws it from the recorded JSON alone."""
+    plot(result["runs"][0], args.figures / f"zero_shot_{name}.png")
+
+
+def screen_arguments(parser: argparse.ArgumentParser, script: str, *, training: bool = True) -> None:
+    """The options every screen script shares: seeds, data, threads and outputs, and for a
+    screen that trains (``training``) its budget and progress bars."""
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--epochs", type=int, help="default: the dataset's own")
-    parser.add_argument("--batch-size", type=int, help="default: as in run_all.py")
-    parser.add_argument("--limit", type=int, help="first LIMIT rows only")
+    if training:
+        parser.add_argument("--epochs", type=int, help="default: the dataset's own")
+        parser.add_argument("--batch-size", type=int, help="default: as in run_all.py")
+    parser.add_argument(
+        "--limit", type=int, help="first LIMIT rows only" + ("" if training else ", as in the runs")
+    )
     parser.add_argument("--threads", type=int)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--json", type=Path, help=f"default: benchmarks/results/{script}_DATASET.json")
     parser.add_argument("--cache", type=Path, help="dataset cache directory")
-    parser.add_argument("--progress", action="store_true", help="show progress bars")
+    if training:
+        parser.add_argument("--progress", action="store_true", help="show progress bars")
 
 
 def screen_values(
@@ -467,10 +497,6 @@ def _verdict(ratio: float, limit: float) -> str:
     return f"{'met' if ratio <= limit else 'NOT met'} ({ratio:.2f})"
 
 
-def _mean_std(values: Sequence[float]) -> str:
-    return f"{np.mean(values):.4g} ± {np.std(values):.2g}"
-
-
 def _zero_shot_summary(result: dict) -> list[str]:
     """Mean ± std over seeds of in-distribution MAE, held-out MAE and their ratio, per model."""
     ours = result["summary"].get("transformer")
@@ -482,13 +508,13 @@ def _zero_shot_summary(result: dict) -> list[str]:
     onehot = result["summary"].get("transformer_onehot")
     for model, entry in result["summary"].items():
         versus = (
-            _mean_std(np.divide(entry["held_out_mae"], onehot["held_out_mae"])) if onehot is not None else "-"
+            mean_std(np.divide(entry["held_out_mae"], onehot["held_out_mae"])) if onehot is not None else "-"
         )
         trained = result["runs"][0]["models"][model]
         lines.append(
             f"| {model} | {trained['lr']:g} | {trained['batch_size']} | "
-            f"{_mean_std(entry['in_distribution_mae'])} | {_mean_std(entry['held_out_mae'])} | "
-            f"{_mean_std(entry['ratio'])} | {versus} |"
+            f"{mean_std(entry['in_distribution_mae'])} | {mean_std(entry['held_out_mae'])} | "
+            f"{mean_std(entry['ratio'])} | {versus} |"
         )
     if ours is not None:
         # both statistics are shown: with 3 seeds they can fall on either side of a target
@@ -675,6 +701,21 @@ def render(results_dir: Path, docs_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def _refuse_second_round(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error if ``--tune lr`` would run at batch sizes an earlier ``--tune batch_size``
+    chose (in ``--out``, or in ``--tuned-from``, which is copied there): tuning from scratch
+    tunes the rates at the default batches, then the batches at the chosen rates. ``--retune``
+    asks for that second round; ``reproduce.sh`` resumes past its finished tuning."""
+    for name in args.datasets:
+        for results in (args.out, args.tuned_from):
+            if results is not None and (path := _tuned_path(results, name, "batch_size")).is_file():
+                parser.error(
+                    f"--tune lr: {path} exists, so the rates would be tuned at the batch sizes it "
+                    "chose, not at the defaults; tune from scratch in an empty --out (or delete "
+                    "it), or pass --retune to tune the rates again at those batch sizes"
+                )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated names")
@@ -694,6 +735,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=list(TUNING),
         help="only choose each model's learning rate (default) or batch size by validation MAE",
     )
+    parser.add_argument(
+        "--retune",
+        action="store_true",
+        help="let --tune lr run at the batch sizes of an earlier --tune batch_size (a second round)",
+    )
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "run_all")
@@ -703,26 +749,44 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="train at the tuning choices of this results directory (copied into --out)",
     )
     parser.add_argument("--docs", type=Path, help="the page to write (default docs/benchmarks.md)")
-    parser.add_argument("--smoke", action="store_true", help="tiny subset, 1 epoch, 1 seed, 2 models")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny subset, 1 epoch, 1 seed, 2 models (unless given)"
+    )
     parser.add_argument("--progress", action="store_true", help="show progress bars")
-    parser.add_argument("--replot", action="store_true", help="only redraw figures and the page from results")
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="only redraw the figures (parity and per-group from the checkpoints, zero-shot from "
+        "the JSON) and the page",
+    )
     parser.add_argument(
         "--page-only",
         action="store_true",
         help="only regenerate the page from the results JSON (no checkpoints needed)",
     )
     args = parser.parse_args(argv)
-    if args.smoke:
-        args.limit, args.epochs, args.seeds = 40, 1, "0"
-        args.models, args.zero_shot_models = "transformer,cgcnn", "transformer"
+    if args.smoke:  # smaller defaults; options given explicitly still apply
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args(argv)
     args.datasets = [] if args.page_only else args.datasets.split(",")
     args.models = args.models.split(",")
     args.zero_shot_models = args.zero_shot_models.split(",")
-    args.seeds = [int(seed) for seed in args.seeds.split(",")]
+    try:
+        args.seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
     if unknown := [name for name in args.datasets if name not in DATASETS]:
         parser.error(f"unknown datasets {unknown}; choose from {list(DATASETS)}")
+    for option, models in (("--models", args.models), ("--zero-shot-models", args.zero_shot_models)):
+        for model in models:
+            try:
+                TrainConfig.for_model(model)
+            except ValueError as error:
+                parser.error(f"{option}: {error} (or one of them with the suffix _augmented)")
     if args.tune and (untunable := [n for n in args.datasets if not DATASETS[n].property_table]):
         parser.error(f"--tune chooses the settings of property tables; {untunable} has none")
+    if args.tune == "lr" and args.batch_size is None and not args.retune:
+        _refuse_second_round(parser, args)
     if args.docs is None and args.tuned_from is not None:
         parser.error("--tuned-from trains in a scratch --out: give its page its own --docs")
     args.docs = args.docs or ROOT / "docs" / "benchmarks.md"
@@ -743,6 +807,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             result = json.loads(path.read_text())
             _test_plots(result, _splits(name, args)["test"], args)
             path.write_text(json.dumps(result, indent=2) + "\n")
+        path = args.out / f"zero_shot_{name}.json"
+        if path.is_file():
+            _zero_shot_plot(name, json.loads(path.read_text()), args)
     for name in args.datasets if args.tune else ():
         result = tune_dataset(name, args.tune, args)
         result["settings"] = settings

@@ -27,11 +27,18 @@ import numpy as np
 from spacegroup_nn.diagnostics import without_group_inputs
 from spacegroup_nn.nn import AtomEncoder
 from spacegroup_nn.training import GraphCache, TrainConfig, build_model, load_checkpoint, mean_absolute_error
-from spacegroup_nn.workflows import SYNTHETIC, load_dataset
+from spacegroup_nn.workflows import load_dataset
 from spacegroup_nn.zero_shot import zero_shot_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_all import DATASETS, DEFAULT_DATA, ROOT, ZERO_SHOT_MODELS, run_screen  # the settings
+from run_all import (  # the settings
+    DATASETS,
+    ROOT,
+    ZERO_SHOT_MODELS,
+    dataset_path,
+    run_screen,
+    screen_arguments,
+)
 
 #: Per model and seed: MAE as trained, MAE without group inputs, on each part of the split.
 KEYS = ("in_distribution_mae", "held_out_mae", "in_distribution_mae_without", "held_out_mae_without")
@@ -44,8 +51,8 @@ def has_group_inputs(name: str) -> bool:
 
 def screen(args: argparse.Namespace) -> dict:
     """MAE with and without group inputs of every model of ``args.models`` and seed of ``args.seeds``."""
-    source, target = DATASETS[args.dataset].source, DATASETS[args.dataset].target
-    path = source if source == SYNTHETIC else args.data_dir / source
+    path, _ = dataset_path(args.dataset, args.data_dir)  # the zero-shot protocol splits itself
+    target = DATASETS[args.dataset].target
     crystals = list(load_dataset(path, target, limit=args.limit, cache=args.cache))
     graphs = GraphCache()  # prepared as in training, so the MAE as trained is the recorded one
     runs: dict = {name: {key: [] for key in KEYS} for name in args.models}
@@ -97,20 +104,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--dataset", default="carbon_24", choices=zero_shot)
     with_inputs = [name for name in ZERO_SHOT_MODELS if has_group_inputs(name)]
     parser.add_argument("--models", default=",".join(with_inputs), help="comma-separated, with group inputs")
-    parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument(
         "--runs",
         type=Path,
         default=ROOT / "benchmarks" / "results" / "run_all" / "zero_shot",
         help="run_all.py's zero-shot runs (OUT/zero_shot of its --out)",
     )
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--cache", type=Path, help="dataset cache directory")
-    parser.add_argument("--limit", type=int, help="first LIMIT rows only, as in the runs")
-    parser.add_argument("--threads", type=int)
-    parser.add_argument(
-        "--json", type=Path, help="default: benchmarks/results/zero_shot_group_inputs_DATASET.json"
-    )
+    screen_arguments(parser, "zero_shot_group_inputs", training=False)
     args = parser.parse_args(argv)
     args.models = args.models.split(",")
     if without := [name for name in args.models if name not in with_inputs]:

@@ -249,7 +249,8 @@ def test_a_screen_at_the_default_setting_trains_the_tables_model(script, default
     torch.manual_seed(0)
     table = MODELS["transformer"](1)
     assert _settings(variant) == _settings(table)
-    assert all(torch.equal(a, b) for a, b in zip(variant.state_dict().values(), table.state_dict().values()))
+    pairs = zip(variant.state_dict().values(), table.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
 
 
 @pytest.mark.parametrize("cutoffs", ["3,3.0", "0,3", "3,7"])
@@ -280,3 +281,100 @@ def test_zero_shot_group_inputs_smoke(tmp_path, capsys):
     with pytest.raises(SystemExit):
         module.main(["--models", "cgcnn"])
     assert "no group inputs" in capsys.readouterr().err
+
+
+def test_run_all_replot_redraws_the_zero_shot_figure_from_the_json(tmp_path):
+    """``--replot`` draws the zero-shot figure of the recorded results as the run drew it, from
+    the summary JSON alone (it holds every seed's run; the run directories are not needed)."""
+    import shutil
+
+    module = load_script("run_all")
+    out, docs = tmp_path / "out", tmp_path / "docs" / "benchmarks.md"
+    options = ["--datasets", "synthetic", "--out", str(out), "--docs", str(docs),
+               "--cache", str(tmp_path / "cache")]  # fmt: skip
+    module.main([*options, "--zero-shot-only", "--limit", "60", "--epochs", "1", "--seeds", "1",
+                 "--zero-shot-models", "transformer,cgcnn"])  # fmt: skip
+    figure = tmp_path / "docs" / "figures" / "zero_shot_synthetic.png"
+    drawn = figure.read_bytes()
+    figure.unlink()
+    shutil.rmtree(out / "zero_shot")  # checkpoints and per-seed records gone
+    module.main([*options, "--replot"])
+    assert figure.read_bytes() == drawn
+    assert "![zero-shot](figures/zero_shot_synthetic.png)" in docs.read_text()
+
+
+def test_run_all_refuses_to_tune_rates_after_batch_sizes(tmp_path, datasets_dir, capsys):
+    """Rates are tuned at the default batches: once ``--out`` (or ``--tuned-from``) holds a batch
+    choice, ``--tune lr`` is a usage error naming it, before any data is read, unless
+    ``--retune`` asks for a second round, which then runs at the tuned batches."""
+    module = load_script("run_all")
+    out, other = tmp_path / "out", tmp_path / "other"
+    options = ["--smoke", "--datasets", "mp_elastic_K", "--models", "cgcnn", "--docs", str(tmp_path / "b.md"),
+               "--cache", str(tmp_path / "cache"), "--data-dir", str(datasets_dir)]  # fmt: skip
+    module.main([*options, "--out", str(out), "--tune", "lr"])  # from scratch: allowed
+    module.main([*options, "--out", str(out), "--tune", "batch_size"])
+    chosen = json.loads((out / "tune_batch_size_mp_elastic_K.json").read_text())["best"]["cgcnn"]
+    for tuned_from in ([], ["--tuned-from", str(out)]):  # in --out, or copied there
+        target = out if not tuned_from else other
+        with pytest.raises(SystemExit):
+            module.main([*options, "--out", str(target), *tuned_from, "--tune", "--data-dir", "/nowhere"])
+        assert f"{out / 'tune_batch_size_mp_elastic_K.json'} exists" in capsys.readouterr().err
+    assert not other.exists()
+    module.main([*options, "--out", str(out), "--tune", "lr", "--retune"])
+    rates = json.loads((out / "tune_lr_mp_elastic_K.json").read_text())
+    assert rates["fixed"]["cgcnn"]["batch_size"] == chosen
+
+
+def test_reproduce_sh_refuses_a_results_directory_with_tuning(tmp_path):
+    """reproduce.sh runs from scratch in an empty OUT: a tuning there is refused before any
+    command runs, unless RESUME=1 continues that reproduction."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "reproduce.sh"
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tune_lr_perov_5.json").write_text("{}")
+    env = {**os.environ, "OUT": str(out), "CPU_LOG": str(tmp_path / "cpu.tsv"), "DOCS_DIR": str(tmp_path)}
+    command = ["bash", str(script), "carbon_24", "perov_5"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and f"{out / 'tune_lr_perov_5.json'} exists" in done.stderr
+    assert "RESUME=1" in done.stderr and not (tmp_path / "cpu.tsv").exists()
+
+
+def test_run_all_rejects_unknown_models_before_loading_data(tmp_path, capsys):
+    module = load_script("run_all")
+    options = ["--datasets", "perov_5", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path)]
+    for option in ("--models", "--zero-shot-models"):
+        with pytest.raises(SystemExit):
+            module.main([*options, option, "transformer,foo"])
+        assert f"{option}: unknown model 'foo'" in capsys.readouterr().err
+    page = ["--page-only", "--docs", str(tmp_path / "b.md")]
+    module.main([*options, "--models", "transformer_raw_augmented", *page])  # a valid name passes
+    with pytest.raises(SystemExit):
+        module.main([*options, "--seeds", "0,one"])
+    assert "--seeds takes comma-separated integers" in capsys.readouterr().err
+
+
+def test_run_all_smoke_fills_only_the_options_not_given(tmp_path, monkeypatch):
+    module = load_script("run_all")
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def run_dataset(name, args):
+        seen.append(args)
+        raise Stop
+
+    monkeypatch.setattr(module, "run_dataset", run_dataset)
+    options = ["--smoke", "--datasets", "perov_5", "--out", str(tmp_path), "--docs", str(tmp_path / "b.md")]
+    explicit = ["--seeds", "3,4", "--epochs", "2", "--limit", "10", "--models", "cgcnn"]
+    for extra in ([], explicit):
+        with pytest.raises(Stop):
+            module.main([*options, *extra])
+    smoke, given = seen
+    assert (smoke.seeds, smoke.epochs, smoke.limit, smoke.models) == ([0], 1, 40, ["transformer", "cgcnn"])
+    assert (given.seeds, given.epochs, given.limit, given.models) == ([3, 4], 2, 10, ["cgcnn"])
+    assert given.zero_shot_models == ["transformer"]  # not given: the smoke default

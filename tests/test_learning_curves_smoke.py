@@ -128,3 +128,20 @@ def test_learning_curves_take_each_methods_tuned_settings(tmp_path, monkeypatch)
     averaging_only = argparse.Namespace(tuned_from=tables, methods=[averaging])
     with pytest.raises(SystemExit, match="transformer_raw"):  # averaging reuses a trained method
         module.budgets_for("synthetic", train_size, averaging_only)
+
+
+def test_learning_curves_reject_unknown_datasets_before_loading(tmp_path, monkeypatch, capsys):
+    module = _script(monkeypatch)
+    with pytest.raises(SystemExit):
+        module.main(["--datasets", "perov5", "--out", str(tmp_path), "--data-dir", str(tmp_path / "nowhere")])
+    assert "unknown datasets ['perov5']" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_every_benchmark_script_summarizes_itself_in_its_first_line():
+    """``--help`` shows the first line of each script's docstring: a whole summary, not half of one."""
+    scripts = sorted(SCRIPT.parent.glob("[!_]*.py"))
+    assert len(scripts) > 5
+    for script in scripts:
+        first, second = script.read_text().split('"""', 2)[1].splitlines()[:2]
+        assert first.endswith(".") and not second.strip(), f"{script.name}: {first!r} {second!r}"
