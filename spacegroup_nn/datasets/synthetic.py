@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -18,6 +17,7 @@ from tqdm.auto import tqdm
 from ..data import from_standard_crystal
 from ..errors import StructureError
 from ..groups import SpaceGroup, StandardCrystal, random_crystal, standardize
+from ..groups._spglib import SpglibError, primitive_cell
 from ._base import CachedCrystalDataset, config_hash
 from .errors import DatasetError
 from .readers import Reject
@@ -264,18 +264,14 @@ def _draw_species(rng: np.random.Generator, num_orbits: int) -> tuple[np.ndarray
 
 def _ewald_energy_per_atom(crystal: StandardCrystal, charges: dict[str, int]) -> float:
     """pymatgen's Ewald energy per atom (eV/atom), computed on the primitive cell of ``crystal``."""
-    import spglib
     from pymatgen.analysis.ewald import EwaldSummation
     from pymatgen.core import Lattice, Structure
 
     cell = (crystal.lattice, crystal.frac_coords, crystal.numbers)
-    with warnings.catch_warnings():  # spglib 2.7/2.8 warn about their None-on-failure convention
-        warnings.simplefilter("ignore", DeprecationWarning)
-        primitive = spglib.standardize_cell(
-            cell, to_primitive=True, no_idealize=True, symprec=crystal.symprec
-        )
-    if primitive is None:  # pragma: no cover - spglib found the group of this very cell
-        primitive = cell
+    try:
+        primitive = primitive_cell(cell, crystal.symprec)
+    except SpglibError:  # pragma: no cover - spglib found the group of this very cell
+        primitive = cell  # only slower: the energy per atom is that of any cell
     structure = Structure(Lattice(primitive[0]), [int(z) for z in primitive[2]], primitive[1])
     structure.add_oxidation_state_by_element(charges)
     # Cation and anion orbits have equal multiplicities: the cell is neutral by construction.

@@ -23,6 +23,7 @@ __all__ = [
     "SpglibError",
     "check_hall_number",
     "database_operations",
+    "primitive_cell",
     "spacegroup_type",
     "spacegroup_type_from_symmetry",
     "symmetry_dataset",
@@ -52,6 +53,13 @@ def symmetry_dataset(
 ) -> Any:
     """``spglib.get_symmetry_dataset`` in the default (canonical) setting; raises SpglibError."""
     return _call(spglib.get_symmetry_dataset, cell, symprec=symprec, angle_tolerance=angle_tolerance)
+
+
+def primitive_cell(
+    cell: tuple[np.ndarray, np.ndarray, np.ndarray], symprec: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``spglib.standardize_cell`` to the primitive cell, not idealized; raises SpglibError."""
+    return _call(spglib.standardize_cell, cell, to_primitive=True, no_idealize=True, symprec=symprec)
 
 
 def spacegroup_type_from_symmetry(rotations: np.ndarray, translations: np.ndarray, symprec: float) -> Any:
