@@ -61,6 +61,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DEFAULT_DATA, ROOT, mean_std
 
 TARGET = "elasticity.elastic_tensor"
+#: Defaults of ``--smoke``: 24 rows, 1 epoch, 1 seed, a tiny backbone.
+SMOKE = {"limit": 24, "epochs": 1, "seeds": "0", "hidden": 8, "layers": 1}
+
 HEADS = {"exact": True, "unconstrained": False}
 VOIGT_NAMES = [f"C{i + 1}{j + 1}" for i in range(6) for j in range(i, 6)]
 _UPPER = np.triu_indices(6)
@@ -424,15 +427,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--weight-decay", type=float, default=1e-5)
     parser.add_argument("--limit", type=int, default=None, help="use the first LIMIT rows only")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--smoke", action="store_true", help="24 rows, 1 epoch, 1 seed, tiny model")
+    parser.add_argument(
+        "--smoke", action="store_true", help="24 rows, 1 epoch, 1 seed, tiny model (unless given)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_elastic.json")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks_elastic.md")
     args = parser.parse_args(argv)
+    if args.smoke:  # smaller defaults; options given explicitly still apply
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args(argv)
     command = "python benchmarks/bench_elastic.py" + "".join(
         f" {shlex.quote(a)}" for a in (argv if argv is not None else sys.argv[1:])
     )
-    if args.smoke:
-        args.limit, args.epochs, args.seeds, args.hidden, args.layers = 24, 1, "0", 8, 1
     seeds = [int(s) for s in args.seeds.split(",")]
     torch.set_num_threads(args.threads)
     start, cpu_start = time.perf_counter(), time.process_time()

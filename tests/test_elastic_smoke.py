@@ -15,11 +15,22 @@ def test_bench_elastic_smoke(tmp_path, datasets_dir):
 
     with torch.random.fork_rng():  # the script seeds torch; leave the global RNG as it was
         returned = bench_elastic.main(
-            ["--smoke", "--data-dir", str(datasets_dir), "--out", str(out), "--docs", str(docs)]
+            [
+                "--smoke",
+                "--epochs",
+                "2",
+                "--data-dir",
+                str(datasets_dir),
+                "--out",
+                str(out),
+                "--docs",
+                str(docs),
+            ]
         )
 
     results = json.loads(out.read_text())
     assert results == json.loads(json.dumps(returned))
+    assert results["settings"]["epochs"] == 2 and results["settings"]["limit"] == 24  # given, smoke
     assert (
         results["smoke"] is True and sum(results["sizes"].values()) == results["targets"]["num_crystals"] > 0
     )
@@ -36,7 +47,9 @@ def test_bench_elastic_smoke(tmp_path, datasets_dir):
     residual = results["targets"]["target_laue_residual"]
     assert residual["ieee"]["median"] < 1e-12 < residual["structure"]["median"]
     text = docs.read_text()
-    assert text.startswith("## mp_elastic") and "python benchmarks/bench_elastic.py --smoke" in text
+    assert (
+        text.startswith("## mp_elastic") and "python benchmarks/bench_elastic.py --smoke --epochs 2" in text
+    )
 
 
 def test_symmetry_error_applies_every_operation_to_the_cartesian_tensor():
