@@ -14,7 +14,8 @@
 # CPU_LOG (default /tmp/spacegroup_nn_cpu.tsv: command, user s, system s per line); DOCS_DIR
 # (default /tmp/spacegroup_nn_docs), where each dataset's commands write a scratch page. Two
 # invocations on disjoint datasets can run side by side; afterwards
-# `python benchmarks/run_all.py --out "$OUT" --replot` writes docs/benchmarks.md from all results.
+# `python benchmarks/run_all.py --out "${OUT:-benchmarks/results/run_all}" --replot` writes
+# docs/benchmarks.md from all results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-benchmarks/results/run_all}

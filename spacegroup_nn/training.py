@@ -220,9 +220,14 @@ def _targets(data: Crystals, target: str = "y", batch_size: int = 256) -> Tensor
 
 def _not_scalar(batch: Batch, target: str) -> DatasetError:
     """The error of the first crystal of ``batch`` whose ``y`` is not one value."""
-    for crystal in batch.to_data_list():
-        if crystal.y is None or crystal.y.numel() != 1:
-            break
+    crystals = batch.to_data_list()
+    bad = (c for c in crystals if c.y is None or c.y.numel() != 1)
+    crystal = next(bad, None)
+    if crystal is None:  # each looks scalar, yet the batch does not: name the batch
+        return DatasetError(
+            f"target {target!r}: a batch of {len(crystals)} crystals has {batch.y.numel()} target "
+            "values; the models predict one value per crystal (y of shape (1,))"
+        )
     name = getattr(crystal, "id", None) or getattr(crystal, "name", None)
     found = "no y" if crystal.y is None else f"y of shape {tuple(crystal.y.shape)}"
     return DatasetError(

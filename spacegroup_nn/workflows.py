@@ -21,7 +21,7 @@ from .datasets import (
     random_split,
     read_records,
 )
-from .datasets.readers import reject
+from .datasets.readers import ID_PROP, reject
 from .errors import StructureError
 from .groups.reading import TEXT_FORMAT_PATTERNS, text_format
 
@@ -109,13 +109,21 @@ def split_subset(subsets: Mapping[str, Dataset], name: str, split: str | os.Path
 def is_dataset(source: str | os.PathLike) -> bool:
     """Whether ``source`` is a dataset rather than structure files.
 
-    A dataset is ``"synthetic"``, a ``.csv`` or ``.json`` file, or a folder with an
-    ``id_prop.csv`` (CGCNN, ALIGNN), CSV files or JSON files.
+    A dataset is ``"synthetic"``, a ``.csv`` or ``.json`` file, a folder with an
+    ``id_prop.csv`` (CGCNN, ALIGNN), or a folder of CSV or JSON files without structure files
+    (CDVAE, mp_elastic). A folder of structure files stays one when other files lie beside
+    them (e.g. a ``predictions.csv``): those are rejected as items of the folder.
     """
     path = Path(source)
     if str(source) == SYNTHETIC or path.suffix.lower() in DATASET_SUFFIXES:
         return True
-    return path.is_dir() and any(any(path.glob(f"*{suffix}")) for suffix in DATASET_SUFFIXES)
+    if not path.is_dir():
+        return False
+    if (path / ID_PROP).is_file():
+        return True
+    files = [entry for entry in path.iterdir() if entry.is_file()]
+    tables = any(entry.suffix.lower() in DATASET_SUFFIXES for entry in files)
+    return tables and not any(text_format(entry) for entry in files)
 
 
 def load_structures(

@@ -275,11 +275,13 @@ def test_predict_reads_every_structure_file_name_and_reports_the_other_files(tmp
     Poscar(structure).write_file(files / "CONTCAR")
     Poscar(structure).write_file(files / "POSCAR_2")
     (files / "notes.txt").write_text("measured on 2026-01-01")
+    (files / "old_predictions.csv").write_text("id,prediction\n")  # beside structures: no dataset
     (files / ".DS_Store").write_text("")  # hidden: not an item
     out, report = tmp_path / "predictions.csv", tmp_path / "rejects.csv"
     command = ["predict", "--model", str(model), "--data", str(files), "--out", str(out)]
     assert main([*command, "--rejects", str(report)]) == 0
-    check_report(capsys.readouterr().err, report, 3, {"notes.txt": "not a CIF or POSCAR file"})
+    others = {name: "not a CIF or POSCAR file" for name in ("notes.txt", "old_predictions.csv")}
+    check_report(capsys.readouterr().err, report, 3, others)
     values = predicted(out)
     assert list(values) == ["CONTCAR", "POSCAR_2", "a.cif"]
     assert values["CONTCAR"] == values["POSCAR_2"]

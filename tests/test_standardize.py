@@ -470,6 +470,16 @@ def test_cif_with_a_publication_block(tmp_path):
     assert crystal.group.number == 221
 
 
+def test_cif_with_a_block_of_displacement_parameters_alone(tmp_path):
+    """A block of ``_atom_site_aniso_*`` data has no positions: not a second structure."""
+    aniso = "data_aniso\nloop_\n_atom_site_aniso_label\n_atom_site_aniso_U_11\nFe0 0.01\nCo1 0.02\n"
+    path = _write(tmp_path / "aniso.cif", _cif_text() + aniso)
+    with warnings.catch_warnings():  # pymatgen warns about the block without a structure
+        warnings.simplefilter("ignore", UserWarning)
+        crystal = standardize(path)
+    assert crystal.group.number == 221
+
+
 def test_truncated_poscar(tmp_path):
     full = tmp_path / "POSCAR"
     structure_of(generic(62)[0]).to(filename=str(full))

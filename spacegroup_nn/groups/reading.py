@@ -157,8 +157,10 @@ def _parse(text: str, fmt: TextFormat) -> tuple[list[Structure], list[str], list
 
 
 def _has_atom_sites(data: dict[str, Any]) -> bool:
-    """Whether a CIF block (``{key: value}``) has atom-site data."""
-    return any(key.lower().startswith("_atom_site_") for key in data)
+    """Whether a CIF block (``{key: value}``) has atom positions, what a structure needs (not
+    a publication block, nor one of displacement parameters alone, ``_atom_site_aniso_*``)."""
+    keys = {key.lower() for key in data}
+    return "_atom_site_fract_x" in keys or "_atom_site_cartn_x" in keys
 
 
 def _quietly(call: Callable[[], Any]) -> Any:
