@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spacegroup_nn.diagnostics import without_group_inputs
-from spacegroup_nn.nn import AtomEncoder
+from spacegroup_nn.diagnostics import group_input_encoders, without_group_inputs
 from spacegroup_nn.training import GraphCache, TrainConfig, build_model, load_checkpoint, mean_absolute_error
 from spacegroup_nn.workflows import load_dataset
 from spacegroup_nn.zero_shot import zero_shot_split
@@ -45,8 +44,7 @@ KEYS = ("in_distribution_mae", "held_out_mae", "in_distribution_mae_without", "h
 
 
 def has_group_inputs(name: str) -> bool:
-    model = build_model(TrainConfig.for_model(name))
-    return any(isinstance(m, AtomEncoder) and m.features is not None for m in model.modules())
+    return bool(group_input_encoders(build_model(TrainConfig.for_model(name))))
 
 
 def screen(args: argparse.Namespace) -> dict:

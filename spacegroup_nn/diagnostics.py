@@ -46,6 +46,7 @@ __all__ = [
     "GroupAveraged",
     "RandomOperation",
     "SymmetryReport",
+    "group_input_encoders",
     "invariance_error",
     "random_description",
     "symmetry_loss",
@@ -352,6 +353,12 @@ def _default_layers(model: nn.Module) -> list[str]:
     return names
 
 
+def group_input_encoders(model: nn.Module) -> list[AtomEncoder]:
+    """The :class:`~spacegroup_nn.nn.AtomEncoder` modules of ``model`` that have group inputs
+    (Fourier features and group context), in module order; empty for a model without any."""
+    return [m for m in model.modules() if isinstance(m, AtomEncoder) and m.features is not None]
+
+
 @contextmanager
 def without_group_inputs(model: nn.Module) -> Iterator[nn.Module]:
     """``model`` with the group-specific inputs of every :class:`~spacegroup_nn.nn.AtomEncoder`
@@ -363,7 +370,7 @@ def without_group_inputs(model: nn.Module) -> Iterator[nn.Module]:
     ValueError
         If ``model`` has no encoder with group inputs: the ablation would change nothing.
     """
-    encoders = [m for m in model.modules() if isinstance(m, AtomEncoder) and m.features is not None]
+    encoders = group_input_encoders(model)
     if not encoders:
         raise ValueError(f"{type(model).__name__} has no AtomEncoder with group inputs to leave out")
     before = [encoder.group_inputs for encoder in encoders]

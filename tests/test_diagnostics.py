@@ -143,8 +143,10 @@ def test_normalizer_averaging_and_loss(crystals, invariant_model, raw_model):
 
 
 def test_without_group_inputs_leaves_out_what_group_dropout_does(crystals, invariant_model):
-    from spacegroup_nn.diagnostics import without_group_inputs
+    from spacegroup_nn.diagnostics import group_input_encoders, without_group_inputs
 
+    assert group_input_encoders(invariant_model) == [invariant_model.encoder]
+    assert group_input_encoders(Centroid()) == []
     batch = Batch.from_data_list(crystals)
     full = invariant_model(batch)
     as_p1 = batch.clone()
