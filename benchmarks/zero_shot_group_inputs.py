@@ -7,6 +7,7 @@ inputs of its encoder left out (:func:`spacegroup_nn.diagnostics.without_group_i
 Fourier features and group context, what group dropout leaves out in training; elements,
 volume and geometry stay). Nothing is trained. The evaluation as trained must give the
 recorded held-out MAE, else the runs were trained on other crystals and the script stops.
+The held-out MAE is reported per crystal system too.
 
 Usage::
 
@@ -20,14 +21,16 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from spacegroup_nn.diagnostics import group_input_encoders, without_group_inputs
-from spacegroup_nn.training import GraphCache, TrainConfig, build_model, load_checkpoint, mean_absolute_error
+from spacegroup_nn.training import GraphCache, TrainConfig, build_model, load_checkpoint, predictions
 from spacegroup_nn.workflows import load_dataset
-from spacegroup_nn.zero_shot import zero_shot_split
+from spacegroup_nn.zero_shot import group_errors, zero_shot_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_all import (  # the settings
@@ -39,8 +42,16 @@ from run_all import (  # the settings
     screen_arguments,
 )
 
-#: Per model and seed: MAE as trained, MAE without group inputs, on each part of the split.
-KEYS = ("in_distribution_mae", "held_out_mae", "in_distribution_mae_without", "held_out_mae_without")
+#: Per model and seed: MAE as trained, MAE without group inputs, on each part of the split,
+#: and the held-out MAE per crystal system (``{system: mae}``), as trained and without.
+KEYS = (
+    "in_distribution_mae",
+    "held_out_mae",
+    "in_distribution_mae_without",
+    "held_out_mae_without",
+    "held_out_per_system",
+    "held_out_per_system_without",
+)
 
 
 def has_group_inputs(name: str) -> bool:
@@ -64,9 +75,15 @@ def screen(args: argparse.Namespace) -> dict:
             split = zero_shot_split(graphs(crystals, config), recorded["protocol"]["fraction"], seed)
             parts = {"in_distribution_mae": split.test, "held_out_mae": split.held_out}
             for key, data in parts.items():
-                runs[name][key].append(mean_absolute_error(model, config, data))
-                with without_group_inputs(model):
-                    runs[name][f"{key}_without"].append(mean_absolute_error(model, config, data))
+                truth = torch.cat([crystal.y.view(-1).float() for crystal in data])
+                for suffix, inputs in (("", nullcontext()), ("_without", without_group_inputs(model))):
+                    with inputs:
+                        errors = (predictions(model, config, data) - truth).abs()
+                    runs[name][key + suffix].append(float(errors.mean()))
+                    if key == "held_out_mae":
+                        systems = group_errors(data, errors.tolist())["system"]  # (mae, count)
+                        per_system = {system: mae for system, (mae, _) in systems.items()}
+                        runs[name]["held_out_per_system" + suffix].append(per_system)
             expected, found = recorded["models"][name]["held_out_mae"], runs[name]["held_out_mae"][-1]
             same_groups = split.held_out_groups == held_out_groups[-1]
             if not same_groups or not math.isclose(found, expected, rel_tol=1e-5):
@@ -93,6 +110,25 @@ def table(result: dict) -> str:
             for suffix in ("", "_without")
         ]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} | {ratios[0]:.3g} / {ratios[1]:.3g} |")
+    return "\n".join(lines + ["", per_system_table(result)])
+
+
+def per_system_table(result: dict) -> str:
+    """Held-out MAE per crystal system, with / without group inputs: the mean over the seeds
+    whose held-out groups include that system (each seed holds out its own groups)."""
+    systems = sorted(
+        {s for run in result["runs"].values() for seed in run["held_out_per_system"] for s in seed}
+    )
+    lines = ["| model | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
+    for name, run in result["runs"].items():
+        cells = []
+        for system in systems:
+            means = [
+                np.mean([seed[system] for seed in run["held_out_per_system" + suffix] if system in seed])
+                for suffix in ("", "_without")
+            ]
+            cells.append(" / ".join(f"{mean:.3g}" for mean in means))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -277,7 +277,11 @@ def test_zero_shot_group_inputs_smoke(tmp_path, capsys):
     run, as_trained = result["runs"]["transformer"], recorded["models"]["transformer"]["held_out_mae"]
     assert run["held_out_mae"][0] == pytest.approx(as_trained, rel=1e-5)
     assert run["held_out_mae_without"][0] != run["held_out_mae"][0] and run["held_out_mae_without"][0] > 0
-    assert "| transformer |" in module.table(result)
+    per_system, systems = run["held_out_per_system"][0], recorded["models"]["transformer"]["per_system"]
+    assert per_system == pytest.approx({system: mae for system, (mae, _) in systems.items()}, rel=1e-5)
+    assert set(run["held_out_per_system_without"][0]) == set(per_system)
+    text = module.table(result)
+    assert "| transformer |" in text and "| model | " + " | ".join(sorted(per_system)) + " |" in text
     with pytest.raises(SystemExit):
         module.main(["--models", "cgcnn"])
     assert "no group inputs" in capsys.readouterr().err
