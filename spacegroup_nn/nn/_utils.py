@@ -13,8 +13,9 @@ __all__ = ["check_space_groups", "reset_children"]
 
 def check_space_groups(space_group: Tensor) -> None:
     """Raise :class:`~spacegroup_nn.errors.InvalidGroupError` naming the first crystal whose
-    entry of ``space_group`` (``(B,)`` or ``(B, 1)`` integers) is not a space-group number 1 to 230: such a
-    number would index the group tables out of range or wrap around to another group."""
+    entry of ``space_group`` (``(B,)`` or ``(B, 1)`` integers) is not a space-group number
+    1 to 230: such a number would index the group tables out of range or wrap around to
+    another group."""
     space_group = space_group.view(-1)
     invalid = torch.nonzero((space_group < 1) | (space_group > NUM_SPACE_GROUPS)).view(-1)
     if invalid.numel():
