@@ -265,3 +265,13 @@ def test_a_space_group_number_out_of_range_is_a_typed_error_naming_the_crystal(n
             features(pos, batch.cell, batch.space_group, batch.batch)
     with pytest.raises(InvalidGroupError, match=match):
         model(batch)
+
+
+@pytest.mark.parametrize("model", [small_transformer(), CrystalGraphNetwork().double().eval()], ids=type)
+def test_a_batch_of_no_crystals_gives_no_predictions(model):
+    """An empty selection of crystals (e.g. a filter that keeps none) gives an empty output."""
+    empty = torch.zeros(0, dtype=torch.long)
+    out = model(
+        empty, torch.zeros(0, 3, dtype=torch.float64), torch.zeros(0, 3, 3, dtype=torch.float64), empty, empty
+    )
+    assert out.shape == (0,)

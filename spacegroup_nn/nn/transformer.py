@@ -95,6 +95,8 @@ def grouped_attention(groups: list[PaddedGroup], biases: list[Tensor]) -> Attend
     ``biases`` holds each group's pair bias ``(b, m, m, H)``; per-atom work stays
     padding-free, and each group is padded only to its own largest crystal.
     """
+    if not groups:  # a batch of no crystals has no atoms to attend
+        return lambda attention, x: torch.zeros_like(x)
     order = torch.cat([group.atoms for group in groups])
 
     def attend(attention: PairBiasedAttention, x: Tensor) -> Tensor:
