@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence, Sized
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,32 @@ from .zero_shot import format_table, plot, run_zero_shot
 __all__ = ["main"]
 
 
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum`` (a clear usage error otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (0 < value < math.inf):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
 def _add_data_options(parser: argparse.ArgumentParser, *, shards: bool = False, split: bool = True) -> None:
     parser.add_argument(
         "--data", required=True, help="CSV, mp_elastic JSON, CGCNN/ALIGNN folder, or 'synthetic'"
@@ -51,14 +78,16 @@ def _add_data_options(parser: argparse.ArgumentParser, *, shards: bool = False, 
     parser.add_argument("--target", help="target property (a column name, or e.g. log10_K_Voigt)")
     if split:
         parser.add_argument("--split", help="split.json with train/val/test ids (default: seeded 80/10/10)")
-    parser.add_argument("--symprec", type=float, default=DEFAULT_SYMPREC, help="spglib tolerance in Angstrom")
-    parser.add_argument("--limit", type=int, help="use only the first LIMIT rows")
+    parser.add_argument(
+        "--symprec", type=_positive_float, default=DEFAULT_SYMPREC, help="spglib tolerance in Angstrom"
+    )
+    parser.add_argument("--limit", type=_count(0), help="use only the first LIMIT rows")
     parser.add_argument("--cache", help="cache folder of processed datasets")
-    parser.add_argument("--seed", type=int, default=0, help="seed of splits and training (default 0)")
+    parser.add_argument("--seed", type=_count(0), default=0, help="seed of splits and training (default 0)")
     if shards:
         parser.add_argument(
             "--shard-size",
-            type=int,
+            type=_count(1),
             help="process and read the data in shards of this many rows on disk (for data larger "
             "than memory; default: in memory)",
         )
@@ -96,11 +125,91 @@ def _report(rejects: Sequence[Reject], num_good: int, path: str | Path, unit: st
     print(f"{num_good} good + {len(rejects)} rejected = {total} {unit}; rejects in {path}", file=sys.stderr)
 
 
+def _output_folder(args: argparse.Namespace) -> Path:
+    """``--out`` of a command that writes a folder: raise before any work if it is a file.
+
+    Also checks ``--rejects`` with :func:`_not_an_input`.
+    """
+    path = Path(args.out)
+    if path.exists() and not path.is_dir():
+        raise DatasetError(f"--out {path}: is an existing file, not a folder")
+    _not_an_input(args, "--rejects", args.rejects)
+    return path
+
+
+def _output_file(args: argparse.Namespace) -> Path:
+    """``--out`` of a command that writes a file: raise before any work if it is a folder.
+
+    Also checks ``--out`` and ``--rejects`` with :func:`_not_an_input`.
+    """
+    path = Path(args.out)
+    if path.is_dir():
+        raise DatasetError(f"--out {path}: is a folder, not a file name")
+    _not_an_input(args, "--out", path)
+    _not_an_input(args, "--rejects", args.rejects)
+    return path
+
+
+def _not_an_input(args: argparse.Namespace, option: str, output: str | Path | None) -> None:
+    """Raise if the output file ``output`` is the ``--data`` or ``--split`` file: writing it
+    would destroy the input."""
+    if output is None or not Path(output).is_file():
+        return
+    for name in ("data", "split"):
+        source = getattr(args, name, None)
+        if source is not None and Path(source).is_file() and Path(source).samefile(output):
+            raise DatasetError(f"{option} {output}: is the --{name} file; it would be overwritten")
+
+
+def _models(names: str) -> list[str]:
+    """The comma-separated model names of ``--models``, checked before any training.
+
+    Raises
+    ------
+    ValueError
+        An empty or unknown name (the message names it and lists the models).
+    """
+    models = [name.strip() for name in names.split(",")]
+    for name in models:
+        TrainConfig.for_model(name)  # raises on an unknown or empty name
+    return models
+
+
+def _non_empty(subset: Sized, name: str, dataset: AnyDataset, split: str | None) -> None:
+    """Raise if the subset ``name`` has no crystals (it would train or score nothing, or NaN).
+
+    Raises
+    ------
+    DatasetError
+        Naming the subset, its source and, with a ``--split``, the ids it lost.
+    """
+    if len(subset):
+        return
+    if split is None:
+        raise DatasetError(
+            f"{_source_name(dataset)}: the seeded split leaves subset {name!r} empty "
+            f"({dataset.num_good} good crystals); use more rows or pass --split"
+        )
+    missing = getattr(dataset, "split_missing", {}).get(name, [])
+    lost = "; ".join(f"{item}: {reason}" for item, reason in missing[:3])
+    more = f" ... (+{len(missing) - 3})" if len(missing) > 3 else ""
+    detail = f"; its {len(missing)} ids are not crystals of the data ({lost}{more})" if missing else ""
+    raise DatasetError(f"{split}: subset {name!r} has no crystals{detail}")
+
+
+def _source_name(dataset: AnyDataset) -> str:
+    """The source path of a dataset (its class name for the synthetic set)."""
+    return str(getattr(dataset, "source", type(dataset).__name__))
+
+
 def _train(args: argparse.Namespace) -> None:
+    _output_folder(args)
     dataset = _dataset(args)
     _report(dataset.rejects, dataset.num_good, args.rejects or Path(args.out) / "rejects.csv")
     splits = dataset.splits if args.split else load_subsets(dataset, args.seed)
     train, val = (split_subset(splits, name, args.split) for name in ("train", "val"))
+    for name, subset in (("train", train), ("val", val)):
+        _non_empty(subset, name, dataset, args.split)
     config = TrainConfig(
         model=args.model,
         target=dataset.target if hasattr(dataset, "target") else SYNTHETIC_TARGET,
@@ -119,11 +228,13 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
+    out = _output_file(args)
     model, config = load_checkpoint(args.model)
-    out = Path(args.out)
     report = args.rejects or out.with_name(f"{out.stem}_rejects.csv")
     ids, crystals, rejects = load_structures(args.data, args.symprec, limit=args.limit)
     _report(rejects, len(ids), report, "rows" if is_dataset(args.data) else "structure files")
+    if not rejects and not ids:
+        raise DatasetError(f"{args.data}: no rows or structures to predict")
     if not ids:
         raise DatasetError(f"{args.data}: all {len(rejects)} items were rejected (reasons in {report})")
     values = predictions(model, config, crystals).tolist()
@@ -137,18 +248,29 @@ def _predict(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     if args.subset is not None and args.split is None:
         raise DatasetError(f"--subset {args.subset} needs --split (without it, all of --data is evaluated)")
+    _not_an_input(args, "--rejects", args.rejects)
     _, config = load_checkpoint(args.model)
     args.target = args.target or config.target
     dataset = _dataset(args)
     _report(dataset.rejects, dataset.num_good, args.rejects or Path(args.model) / "evaluate_rejects.csv")
-    data = split_subset(dataset.splits, args.subset or "test", args.split) if args.split else dataset
-    print(json.dumps(evaluate(args.model, data), indent=2))
+    subset = args.subset or "test"
+    data = split_subset(dataset.splits, subset, args.split) if args.split else dataset
+    _non_empty(data, subset, dataset, args.split)
+    result = evaluate(args.model, data)
+    if args.target != config.target:  # e.g. the "target" column of a CGCNN folder: say so
+        result["data_target"] = args.target
+        print(
+            f"note: the model predicts {config.target!r}; scored against the data's {args.target!r}",
+            file=sys.stderr,
+        )
+    print(json.dumps(result, indent=2))
 
 
 def _zero_shot(args: argparse.Namespace) -> None:
+    _output_folder(args)
+    models = _models(args.models)
     dataset = _dataset(args)
     _report(dataset.rejects, dataset.num_good, args.rejects or Path(args.out) / "rejects.csv")
-    models = [name.strip() for name in args.models.split(",")]
     options = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
     results = run_zero_shot(
         list(dataset), models, args.out, fraction=args.fraction, seed=args.seed, **options
@@ -161,6 +283,8 @@ def _zero_shot(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    _output_folder(args)
+    models = _models(args.models)
     print(f"1/3 synthetic crystals: {args.per_group} per space group, all 230 groups, Ewald energy labels")
     dataset = load_dataset(SYNTHETIC, None, num_per_group=args.per_group, seed=args.seed, cache=args.cache)
     crystals = [c for c in dataset if c.num_nodes <= args.max_atoms]
@@ -174,7 +298,7 @@ def _demo(args: argparse.Namespace) -> None:
     )
     print(f"2/3 zero-shot: train on most groups, evaluate on held-out groups ({len(crystals)} crystals)")
     options = {"epochs": args.epochs, "batch_size": 32, "lr": 2e-3}
-    results = run_zero_shot(crystals, args.models.split(","), args.out, seed=args.seed, **options)
+    results = run_zero_shot(crystals, models, args.out, seed=args.seed, **options)
     print("3/3 results (MAE in eV/atom):")
     print(format_table(results))
     plot(results, Path(args.out) / "zero_shot.png")
@@ -262,11 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=96,
         help="reject larger cells (reported): the 12 groups of order >= 96 (default 96)",
     )
-    demo.add_argument("--epochs", type=int, default=25, help="epochs (default 25)")
+    demo.add_argument("--epochs", type=_count(1), default=25, help="epochs (default 25)")
     demo.add_argument("--models", default="transformer,transformer_onehot", help="comma-separated models")
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument("--cache", help="cache folder of processed datasets")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=_count(0), default=0)
     _add_rejects_option(demo, "OUT/rejects.csv")
     demo.set_defaults(run=_demo)
 
@@ -276,9 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model", default="transformer", choices=sorted(MODELS), help="model (default transformer)"
     )
-    train.add_argument("--epochs", type=int, default=50)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--epochs", type=_count(1), default=50)
+    train.add_argument("--batch-size", type=_count(1), default=64)
+    train.add_argument("--lr", type=_positive_float, default=1e-3)
     train.add_argument("--augment", action="store_true", help="random equivalent description per step")
     train.add_argument(
         "--resume", action="store_true", help="continue from OUT/last.pt after an interruption"
@@ -292,8 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", required=True, help="a structure file, a folder of them, or a dataset (labels not needed)"
     )
     predict_.add_argument("--out", required=True, help="CSV file of id and prediction")
-    predict_.add_argument("--symprec", type=float, default=DEFAULT_SYMPREC)
-    predict_.add_argument("--limit", type=int, help="use only the first LIMIT rows or folder entries")
+    predict_.add_argument("--symprec", type=_positive_float, default=DEFAULT_SYMPREC)
+    predict_.add_argument("--limit", type=_count(0), help="use only the first LIMIT rows or folder entries")
     _add_rejects_option(predict_, "OUT_rejects.csv beside OUT")
     predict_.set_defaults(run=_predict)
 
@@ -313,9 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     zero_shot.add_argument(
         "--fraction", type=float, default=0.2, help="share of groups held out (default 0.2)"
     )
-    zero_shot.add_argument("--epochs", type=int, default=30)
-    zero_shot.add_argument("--batch-size", type=int, default=64)
-    zero_shot.add_argument("--lr", type=float, default=1e-3)
+    zero_shot.add_argument("--epochs", type=_count(1), default=30)
+    zero_shot.add_argument("--batch-size", type=_count(1), default=64)
+    zero_shot.add_argument("--lr", type=_positive_float, default=1e-3)
     zero_shot.add_argument("--out", required=True)
     zero_shot.set_defaults(run=_zero_shot)
 
@@ -347,11 +471,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning if is_main_process() else Warning)
             args.run(args)
-    except (SpacegroupNNError, ValueError) as error:
-        print(f"spacegroup-nn {args.command}: error: {error}", file=sys.stderr)
-        return 1
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stderr.close()
+    except (SpacegroupNNError, ValueError, OSError) as error:  # OSError: an unwritable output path
+        print(f"spacegroup-nn {args.command}: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

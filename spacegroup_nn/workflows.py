@@ -168,7 +168,8 @@ def load_structures(
     path = Path(source)
     if str(source) == SYNTHETIC:
         dataset = load_dataset(SYNTHETIC, None, log=False)
-        return list(dataset.ids), list(dataset), list(dataset.rejects)
+        ids = list(dataset.ids)[:limit]
+        return ids, [dataset[i] for i in range(len(ids))], list(dataset.rejects)
     if is_dataset(path):
         rows = read_records(path, limit=limit)
         return _standardized((r if isinstance(r, Reject) else (r.id, r.structure) for r in rows), symprec)

@@ -339,3 +339,125 @@ def test_zero_shot_takes_no_split(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(command)
     assert info.value.code == 2 and "unrecognized arguments: --split" in capsys.readouterr().err
+
+
+# -- options and outputs checked before any work; empty subsets; evaluation targets -----------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--seed", "-1"),
+        ("--epochs", "0"),
+        ("--batch-size", "0"),
+        ("--limit", "-1"),
+        ("--lr", "nan"),
+        ("--symprec", "0"),
+        ("--shard-size", "0"),
+        ("--epochs", "two"),
+    ],
+)
+def test_bad_numbers_are_usage_errors_naming_the_option(option, value, capsys):
+    command = ["train", "--data", "nowhere.csv", "--target", "y", "--out", "run", option, value]
+    with pytest.raises(SystemExit) as info:
+        main(command)
+    assert info.value.code == 2 and f"argument {option}: " in capsys.readouterr().err
+
+
+def test_predict_limit_is_never_negative_and_caps_synthetic(tmp_path, capsys, trained, monkeypatch):
+    _, model = trained
+    with pytest.raises(SystemExit):  # a negative limit would drop the last folder entry
+        main(["predict", "--model", str(model), "--data", "x", "--out", "p.csv", "--limit", "-1"])
+    from spacegroup_nn import workflows
+    from spacegroup_nn.datasets import SyntheticCrystals
+
+    def small_synthetic(*args, **kwargs):
+        return SyntheticCrystals(tmp_path / "cache", num_per_group=2, groups=[1, 2, 14], log=False)
+
+    monkeypatch.setattr(workflows, "load_dataset", small_synthetic)
+    ids, crystals, _ = workflows.load_structures("synthetic", limit=3)
+    assert len(ids) == len(crystals) == 3 and ids == [str(c.id) for c in crystals]
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    for command in ("train", "zero-shot"):
+        args = [command, "--data", "nowhere.csv", "--target", "y", "--out", str(existing)]
+        assert main(args) == 1
+        assert last_error(capsys).endswith(f"--out {existing}: is an existing file, not a folder")
+    args = ["predict", "--model", "nowhere", "--data", "x.cif", "--out", str(tmp_path)]
+    assert main(args) == 1
+    assert last_error(capsys).endswith(f"--out {tmp_path}: is a folder, not a file name")
+    assert existing.read_text() == "keep me"
+
+
+def test_zero_shot_checks_the_model_names_before_loading_data(tmp_path, capsys):
+    args = ["zero-shot", "--data", "nowhere.csv", "--target", "y", "--out", str(tmp_path / "z")]
+    assert main([*args, "--models", "transformer,,"]) == 1
+    assert "unknown model ''" in last_error(capsys)
+    assert main([*args, "--models", "transformer_augmented"]) == 1  # a valid name: data is read
+    assert "nowhere.csv: does not exist" in last_error(capsys)
+
+
+def test_empty_train_val_or_evaluated_subsets_are_errors_not_nan(tmp_path, capsys, trained):
+    folder, model = trained
+    common = ["--data", str(folder), "--cache", str(tmp_path / "cache")]
+    train = ["train", *common, "--target", "target", "--epochs", "1", "--out", str(tmp_path / "t")]
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["p0", "p1"], "val": [], "test": ["p2"]}))
+    assert main([*train, "--split", str(split)]) == 1
+    assert last_error(capsys).endswith(f"{split}: subset 'val' has no crystals")
+    split.write_text(json.dumps({"train": ["x1", "x2"], "val": ["p2"], "test": []}))
+    assert main([*train, "--split", str(split)]) == 1
+    message = last_error(capsys)
+    assert "subset 'train' has no crystals; its 2 ids are not crystals of the data" in message
+    assert "x1: not in the source" in message
+    assert main([*train, "--limit", "2"]) == 1  # seeded 80/10/10 of 2 crystals: no validation
+    assert "the seeded split leaves subset 'val' empty (2 good crystals)" in last_error(capsys)
+    assert not (tmp_path / "t" / "best.pt").exists()
+    evaluate = ["evaluate", "--model", str(model), *common, "--split", str(split), "--subset", "test"]
+    assert main(evaluate) == 1
+    assert last_error(capsys).endswith(f"{split}: subset 'test' has no crystals")
+
+
+def test_evaluate_against_another_column_says_so(tmp_path, capsys, trained):
+    folder, model = trained
+    lines = (folder / "id_prop.csv").read_text().splitlines()
+    (folder / "id_prop.csv").write_text("".join(f"{line},{line.split(',')[1]}\n" for line in lines))
+    args = ["evaluate", "--model", str(model), "--data", str(folder), "--cache", str(tmp_path)]
+    assert main(args) == 0
+    assert "data_target" not in json.loads(capsys.readouterr().out)
+    assert main([*args, "--target", "target_1"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["target"] == "target" and result["data_target"] == "target_1"
+    assert "the model predicts 'target'; scored against the data's 'target_1'" in captured.err
+
+
+def test_an_unwritable_report_path_is_a_one_line_error(tmp_path, capsys, trained):
+    folder, model = trained
+    out = tmp_path / "predictions.csv"
+    args = ["predict", "--model", str(model), "--data", str(folder), "--out", str(out)]
+    assert main([*args, "--rejects", str(tmp_path)]) == 1  # a folder where the report goes
+    message = last_error(capsys)
+    assert message.startswith("spacegroup-nn predict: error: ") and str(tmp_path) in message
+
+
+def test_an_output_is_never_the_input_file(tmp_path, capsys):
+    data = write_csv(tmp_path / "data.csv")
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["a1"], "val": ["a2"]}))
+    before = data.read_bytes(), split.read_bytes()
+    predict = ["predict", "--model", "nowhere", "--data", str(data)]
+    assert main([*predict, "--out", str(data)]) == 1
+    assert last_error(capsys).endswith(f"--out {data}: is the --data file; it would be overwritten")
+    assert main([*predict, "--out", str(tmp_path / "p.csv"), "--rejects", str(data)]) == 1
+    assert "--rejects" in last_error(capsys)
+    common = ["--data", str(data), "--target", "heat_ref", "--split", str(split)]
+    train = ["train", *common, "--out", str(tmp_path / "t"), "--rejects", str(split)]
+    assert main(train) == 1
+    assert last_error(capsys).endswith(f"--rejects {split}: is the --split file; it would be overwritten")
+    assert main(["evaluate", "--model", "nowhere", *common, "--rejects", str(data)]) == 1
+    assert "is the --data file" in last_error(capsys)
+    assert (data.read_bytes(), split.read_bytes()) == before

@@ -565,3 +565,108 @@ def test_real_default_symprec_finds_symmetry(tmp_path: Path) -> None:
     assert DEFAULT_SYMPREC == 0.1
     count_p1 = lambda d: sum(int(x.space_group) == 1 for x in d)  # noqa: E731
     assert count_p1(loose) < count_p1(strict) // 2
+
+
+# ------------------------------------------------------------------------------------------
+# Bad sources found by the adversarial audit
+
+
+def test_repeated_csv_column_is_an_error_not_a_silent_rename(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    write_csv(path, CSV_ROWS[:3])
+    lines = path.read_text().split("\n", 1)
+    path.write_text(lines[0] + ",heat_ref\n" + lines[1].replace('\n"', ',9.9\n"'))
+    with pytest.raises(DatasetError, match=r"repeats the column\(s\) \['heat_ref'\]") as info:
+        read_csv(path)
+    assert str(path) in str(info.value)
+
+
+def test_non_utf8_csv_names_the_line_and_parser_errors_are_one_line(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "data.csv", CSV_ROWS[:3])
+    text = path.read_bytes()
+    path.write_bytes(text.replace(b"data_", b"data_\xff", 1))
+    line = text[: text.index(b"data_")].count(b"\n") + 1
+    with pytest.raises(DatasetError, match=rf"line {line} is not UTF-8 text") as info:
+        list(read_csv(path))
+    assert str(path) in str(info.value)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("material_id,cif,heat_ref\nx1,data_x,1.0\nx2,data_y,1.0,extra\n")
+    with pytest.raises(DatasetError, match="ParserError") as info:
+        list(read_csv(ragged))
+    assert "\n" not in str(info.value)
+
+
+def test_id_prop_file_names_outside_the_folder_are_rejected(tmp_path: Path) -> None:
+    folder = tmp_path / "alignn"
+    folder.mkdir()
+    Poscar(nacl()).write_file(folder / "POSCAR-a")
+    Poscar(cscl()).write_file(tmp_path / "POSCAR-outside")
+    (folder / "id_prop.csv").write_text(
+        f"POSCAR-a,1.0\n../POSCAR-outside,2.0\n{tmp_path / 'POSCAR-outside'},3\n"
+    )
+    records, rejects = read_alignn(folder).read()
+    assert [r.id for r in records] == ["POSCAR-a"]
+    assert [r.id for r in rejects] == ["../POSCAR-outside", str(tmp_path / "POSCAR-outside")]
+    assert all("points outside the folder (id_prop.csv line" in r.reason for r in rejects)
+
+
+def test_split_ids_must_be_strings_or_integers(tmp_path: Path) -> None:
+    path = tmp_path / "split.json"
+    for bad, kind in [(3961.0, "float"), (None, "NoneType"), ([1], "list"), (True, "bool")]:
+        path.write_text(json.dumps({"train": ["a", bad], "val": []}))
+        with pytest.raises(DatasetError, match=rf"split\.json: id .* in 'train' is a {kind}"):
+            load_split(path)
+    path.write_text(json.dumps({"train": ["a", 7], "val": []}))
+    assert load_split(path) == {"train": ["a", "7"], "val": []}
+
+
+def test_a_source_without_rows_says_so(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "data.csv", [])
+    with pytest.raises(DatasetError, match="the source has no rows"):
+        CrystalDataset(path, "heat_ref", root=tmp_path / "cache", log=False)
+    with pytest.raises(DatasetError, match="the source has no rows"):
+        CrystalDataset(write_csv(tmp_path / "more.csv"), "heat_ref", root=tmp_path / "cache", limit=0)
+
+
+def test_split_report_names_the_unknown_ids(csv_file: Path, tmp_path: Path, capsys) -> None:
+    CrystalDataset(csv_file, "heat_ref", root=tmp_path, split={"train": ["a1", "zz", "yy"]})
+    assert "2 not in the source (e.g. 'zz', 'yy')" in capsys.readouterr().err
+
+
+def test_a_target_of_another_shape_names_the_row_that_set_the_shape(tmp_path: Path) -> None:
+    rows = [{"material_id": "m0", "cif": cif(nacl()), "y": [1.0, 2.0]}]
+    rows += [{"material_id": f"m{i}", "cif": cif(cscl(4.0 + 0.1 * i)), "y": float(i)} for i in (1, 2)]
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(rows))
+    dataset = CrystalDataset(path, "y", root=tmp_path / "cache", log=False)
+    assert dataset.num_good == 1 and [r.id for r in dataset.rejects] == ["m1", "m2"]
+    assert all(r.reason.endswith("not (2,) like the first good row (m0)") for r in dataset.rejects)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_id(tmp_path: Path) -> None:
+    folder = tmp_path / "cgcnn"
+    folder.mkdir()
+    for name, structure in (("m1", nacl()), ("m2", cscl())):
+        CifWriter(structure).write_file(folder / f"{name}.cif")
+    (folder / "id_prop.csv").write_text("m1,1.0\nm2,2.0\n", encoding="utf-8-sig")  # as Excel saves it
+    assert detect_format(folder) == "cgcnn"
+    records, rejects = read_cgcnn(folder).read()
+    assert [r.id for r in records] == ["m1", "m2"] and not rejects
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([{"material_id": "m1", "cif": cif(nacl()), "y": 1.0}]), encoding="utf-8-sig")
+    assert [r.id for r in read_json(rows).read()[0]] == ["m1"]
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["m1"]}), encoding="utf-8-sig")
+    assert load_split(split) == {"train": ["m1"]}
+
+
+def test_a_target_beyond_float32_is_rejected_not_stored_as_inf(tmp_path: Path) -> None:
+    rows = [
+        ("m1", cif(nacl()), "1e39", None),
+        ("m2", cif(cscl()), "-3.5e38", None),
+        ("m3", cif(nacl(5.7)), "1", None),
+    ]
+    dataset = CrystalDataset(write_csv(tmp_path / "data.csv", rows), "heat_ref", root=tmp_path, log=False)
+    assert [r.id for r in dataset.rejects] == ["m1", "m2"]
+    assert all("beyond the float32 range" in r.reason for r in dataset.rejects)
+    assert torch.isfinite(dataset[0].y).all()

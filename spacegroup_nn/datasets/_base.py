@@ -218,9 +218,11 @@ class DatasetReports:
             used += len(index)
             result[name] = self.index_select(index)
             rejected = sum(1 for r in missing[name] if r.reason.startswith("rejected: "))
+            unknown = [r.id for r in missing[name] if not r.reason.startswith("rejected: ")]
+            examples = f" (e.g. {', '.join(map(repr, unknown[:3]))})" if unknown else ""
             self._log(
                 f"{self._cache_name} split {name!r}: {len(index)} of {len(ids)} ids kept, "
-                f"{rejected} rejected, {len(missing[name]) - rejected} not in the source"
+                f"{rejected} rejected, {len(unknown)} not in the source{examples}"
             )
         if used < len(position):
             self._log(f"{self._cache_name}: {len(position) - used} crystals are in no split")
@@ -310,6 +312,8 @@ class CachedCrystalDataset(SafeProcessing, DatasetReports, InMemoryDataset):
             raise RuntimeError(
                 f"internal error: {len(data_list)} good + {len(rejects)} rejected != {num_rows} rows"
             )
+        if not num_rows:
+            raise DatasetError(f"{self._cache_name}: the source has no rows")
         if not data_list:
             preview = "; ".join(f"{i}: {reason}" for i, reason in rejects[:3])
             raise DatasetError(f"{self._cache_name}: all {num_rows} rows were rejected ({preview} ...)")
@@ -349,7 +353,11 @@ class CachedCrystalDataset(SafeProcessing, DatasetReports, InMemoryDataset):
 
 
 def target_array(targets: Mapping[str, Any], name: str) -> np.ndarray | str:
-    """float64 array of a target value (shape ``()`` for numbers), or the reason it is unusable."""
+    """float64 array of a target value (shape ``()`` for numbers), or the reason it is unusable.
+
+    Unusable: missing, an :class:`InvalidTarget`, text, NaN, empty, non-finite, or beyond the
+    float32 range of the stored ``y``.
+    """
     if name not in targets:
         return f"no value for target {name!r}"
     value = targets[name]
@@ -367,4 +375,6 @@ def target_array(targets: Mapping[str, Any], name: str) -> np.ndarray | str:
         return f"target {name!r} is empty"
     if not np.isfinite(array).all():
         return f"target {name!r} has non-finite values"
+    if np.abs(array).max() > np.finfo(np.float32).max:  # y is stored as float32: it would be inf
+        return f"target {name!r} has values beyond the float32 range (|y| = {np.abs(array).max():.3g})"
     return array

@@ -281,14 +281,16 @@ def _to_data(
     """
     data_list: list[Data] = []
     rejects: list[Reject] = []
+    first = ""  # the id of the first good row, when it is one of ``items``
     for item in items:
         if isinstance(item, Reject):
             rejects.append(item)
             continue
         row_id, crystal, y = item
-        shape = y.shape if shape is None else shape
+        if shape is None:
+            shape, first = y.shape, f" ({row_id})"
         if y.shape != shape:
-            reason = f"target {target!r} has shape {y.shape}, not {shape} like the first good row"
+            reason = f"target {target!r} has shape {y.shape}, not {shape} like the first good row{first}"
             rejects.append(Reject(row_id, reason))
             continue
         data = from_standard_crystal(crystal, dtype=dtype)

@@ -340,6 +340,10 @@ def read_csv(
         raise DatasetError(f"{path}: no CSV files")
     for file in files:  # the header now, the rows while iterating
         columns = list(next(_csv_chunks(file, 0, None)).columns)
+        names = _header(file)
+        repeated = sorted({name for name in names if name and names.count(name) > 1})
+        if repeated:  # pandas would rename the second one silently ("heat_ref.1")
+            raise DatasetError(f"{file}: the header repeats the column(s) {repeated}; columns are {names}")
         if cif_column not in columns:
             hint = f" (for a CGCNN/ALIGNN {ID_PROP}, pass its folder)" if file.name == ID_PROP else ""
             raise DatasetError(f"{file}: no {cif_column!r} column of CIF text; columns are {columns}{hint}")
@@ -396,8 +400,38 @@ def _csv_chunks(file: Path, chunk_rows: int, nrows: int | None) -> Iterator[Any]
                 yield frame
     except DatasetError:
         raise
+    except UnicodeDecodeError as error:
+        line = _first_undecodable_line(file)
+        raise DatasetError(
+            f"{file}: cannot read the CSV: line {line} is not UTF-8 text ({error.reason}, byte "
+            f"{error.object[error.start : error.end]!r}); save the file as UTF-8"
+        ) from error
     except Exception as error:
-        raise DatasetError(f"{file}: cannot read the CSV ({type(error).__name__}: {error})") from error
+        message = " ".join(str(error).split())  # pandas' messages end with a line break
+        raise DatasetError(f"{file}: cannot read the CSV ({type(error).__name__}: {message})") from error
+
+
+def _header(file: Path) -> list[str]:
+    """The column names of a CSV file as written (pandas renames repeated ones)."""
+    with open(file, newline="", encoding="utf-8-sig", errors="replace") as handle:
+        return [name.strip() for name in next(csv.reader(handle), [])]
+
+
+def _leaves_folder(name: str) -> bool:
+    """Whether the file name of an ``id_prop.csv`` row is absolute or climbs out of its folder."""
+    path = Path(os.path.normpath(name))
+    return path.is_absolute() or path.parts[:1] == ("..",)
+
+
+def _first_undecodable_line(file: Path) -> int:
+    """Number (from 1) of the first line of ``file`` that is not valid UTF-8 (0 if none)."""
+    with open(file, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 def read_json(
@@ -444,7 +478,7 @@ def read_json(
             raise DatasetError(f"{path}: expected one JSON data file, found {[p.name for p in candidates]}")
         file = candidates[0]
     try:
-        with open(file, encoding="utf-8") as handle:
+        with open(file, encoding="utf-8-sig") as handle:
             content = json.load(handle)
     except (OSError, ValueError) as error:
         raise DatasetError(f"{file}: cannot read the JSON ({type(error).__name__}: {error})") from error
@@ -531,7 +565,10 @@ def _folder_reader(
         for row_id, targets, where, problem in _id_prop_rows(folder, limit):
             file = folder / file_name(row_id)
             fmt: Literal["cif", "poscar"] = "cif" if file.suffix.lower() == ".cif" else "poscar"
-            if problem is None and not file.is_file():
+            if problem is None and _leaves_folder(file_name(row_id)):
+                problem = f"{file_name(row_id)!r} points outside the folder ({where})"
+                yield _Row(row_id, targets, problem=problem)
+            elif problem is None and not file.is_file():
                 yield _Row(row_id, targets, problem=f"no structure file {file.name} ({where})")
             else:
                 yield _Row(row_id, targets, path=file, fmt=fmt, problem=problem)
@@ -639,7 +676,7 @@ def _json_files(folder: Path) -> list[Path]:
 
 def _first_field(file: Path) -> str:
     try:
-        with open(file, newline="", encoding="utf-8") as handle:
+        with open(file, newline="", encoding="utf-8-sig") as handle:  # a BOM is not part of an id
             for fields in csv.reader(handle):
                 if fields and fields[0].strip():
                     return fields[0].strip()
@@ -666,7 +703,7 @@ def _id_prop_rows(folder: Path, limit: int | None) -> Iterator[tuple[str, dict[s
     seen: dict[str, str] = {}
     count = 0
     try:
-        with open(file, newline="", encoding="utf-8") as handle:
+        with open(file, newline="", encoding="utf-8-sig") as handle:  # a BOM is not part of an id
             for number, fields in enumerate(csv.reader(handle), start=1):
                 if limit is not None and count >= limit:
                     return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -37,7 +38,7 @@ def load_split(path: str | os.PathLike) -> dict[str, list[str]]:
     """
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             content = json.load(handle)
     except (OSError, ValueError) as error:
         raise DatasetError(f"{path}: cannot read the split ({type(error).__name__}: {error})") from error
@@ -52,8 +53,16 @@ def check_split(split: Mapping[str, Iterable[object]], label: str = "split") -> 
     Raises
     ------
     DatasetError
-        An id appears twice (in one split or in two).
+        An id is not a string or an integer (e.g. ``3961.0``, ``null``, a list), or appears
+        twice (in one split or in two).
     """
+    for name, ids in split.items():
+        for item in ids:
+            if isinstance(item, bool) or not isinstance(item, (str, numbers.Integral)):
+                raise DatasetError(
+                    f"{label}: id {item!r} in {str(name)!r} is a {type(item).__name__}; ids are strings "
+                    "(or integers)"
+                )
     result = {str(name): [str(i) for i in ids] for name, ids in split.items()}
     owner: dict[str, str] = {}
     for name, ids in result.items():
