@@ -39,6 +39,7 @@ from .nn import CrystalGraphNetwork, SpaceGroupTransformer
 __all__ = [
     "MODELS",
     "CheckpointError",
+    "DivergenceError",
     "GraphCache",
     "TrainConfig",
     "build_model",
@@ -90,6 +91,10 @@ AUGMENTED = "_augmented"
 
 class CheckpointError(SpacegroupNNError, ValueError):
     """A checkpoint is missing, unreadable, or from another version or configuration."""
+
+
+class DivergenceError(SpacegroupNNError, ValueError):
+    """Training produced a non-finite loss or validation MAE (e.g. a learning rate too high)."""
 
 
 @dataclass
@@ -313,6 +318,9 @@ def fit(
     DatasetError
         Before training, if a crystal of any split has no ``y`` or a ``y`` of more than one
         value (a tensor target); the message names ``config.target``, the crystal and the shape.
+    DivergenceError
+        At the first non-finite training loss or validation MAE, naming the epoch (e.g. a
+        learning rate too high).
     """
     with deterministic():
         return _fit(config, train_data, val_data, Path(out_dir), test_data, progress, resume)
@@ -404,8 +412,12 @@ def _fit(
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
+            if not math.isfinite(losses[-1]):
+                raise _diverged(config, f"the training loss is {losses[-1]}", epoch, len(losses))
         world.check_in_sync(model)
         val_mae = mean_absolute_error(model, config, val_data, targets=val_targets)
+        if not math.isfinite(val_mae):
+            raise _diverged(config, f"the validation MAE is {val_mae}", epoch)
         history.append(
             {"epoch": epoch + 1, "train_loss": world.mean(float(np.mean(losses))), "val_mae": val_mae}
         )
@@ -464,6 +476,15 @@ def _fit(
     }
     (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _diverged(config: TrainConfig, what: str, epoch: int, step: int | None = None) -> DivergenceError:
+    """The error of a run that went non-finite in ``epoch`` (from 0), at ``step`` of it if given."""
+    where = f"epoch {epoch + 1}" if step is None else f"step {step} of epoch {epoch + 1}"
+    return DivergenceError(
+        f"training {config.model!r} diverged: {what} at {where} (lr {config.lr:g}); lower the "
+        "learning rate (--lr)"
+    )
 
 
 #: The periodic graph a model reads: its cutoff and neighbour cap (``None``: every neighbour).

@@ -12,6 +12,7 @@ from spacegroup_nn.errors import SpacegroupNNError
 from spacegroup_nn.groups import random_crystal
 from spacegroup_nn.training import (
     CheckpointError,
+    DivergenceError,
     GraphCache,
     TrainConfig,
     evaluate,
@@ -277,3 +278,12 @@ def test_finished_run_evaluated_again_keeps_its_training_time(crystals, tmp_path
         config, crystals[:30], crystals[30:38], tmp_path, test_data=crystals[38:], progress=False, resume=True
     )
     assert again == trained  # the graph search for the evaluation is not training time
+
+
+def test_a_diverging_run_is_a_clear_error_not_a_missing_checkpoint(crystals, tmp_path):
+    """A NaN loss never improves on the best validation MAE, so no checkpoint would be
+    written and the run would end in "no checkpoint"; it stops at the first NaN instead."""
+    config = TrainConfig(model="cgcnn", epochs=2, batch_size=8, lr=1e30)
+    with pytest.raises(DivergenceError, match=r"training 'cgcnn' diverged: .* of epoch 1 \(lr 1e\+30\)"):
+        fit(config, crystals[:16], crystals[16:24], tmp_path, progress=False)
+    assert issubclass(DivergenceError, SpacegroupNNError)
