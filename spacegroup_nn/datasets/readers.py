@@ -339,11 +339,10 @@ def read_csv(
     if not files:
         raise DatasetError(f"{path}: no CSV files")
     for file in files:  # the header now, the rows while iterating
-        columns = list(next(_csv_chunks(file, 0, None)).columns)
-        names = _header(file)
-        repeated = sorted({name for name in names if name and names.count(name) > 1})
+        columns = next(_csv_chunks(file, 0, None)).iloc[0].tolist()
+        repeated = sorted({name for name in columns if name and columns.count(name) > 1})
         if repeated:  # pandas would rename the second one silently ("heat_ref.1")
-            raise DatasetError(f"{file}: the header repeats the column(s) {repeated}; columns are {names}")
+            raise DatasetError(f"{file}: the header repeats the column(s) {repeated}; columns are {columns}")
         if cif_column not in columns:
             hint = f" (for a CGCNN/ALIGNN {ID_PROP}, pass its folder)" if file.name == ID_PROP else ""
             raise DatasetError(f"{file}: no {cif_column!r} column of CIF text; columns are {columns}{hint}")
@@ -376,7 +375,8 @@ def read_csv(
 
 
 def _csv_chunks(file: Path, chunk_rows: int, nrows: int | None) -> Iterator[Any]:
-    """pandas frames of ``chunk_rows`` rows of a CSV file, all text (``0``: the header only).
+    """pandas frames of ``chunk_rows`` rows of a CSV file, all text (``0``: one frame whose
+    only row is the header as written, before pandas renames repeated names).
 
     Raises
     ------
@@ -388,7 +388,7 @@ def _csv_chunks(file: Path, chunk_rows: int, nrows: int | None) -> Iterator[Any]
     options: dict[str, Any] = {"dtype": str, "keep_default_na": False}
     try:
         if chunk_rows == 0:
-            yield pd.read_csv(file, nrows=0, **options)
+            yield pd.read_csv(file, nrows=1, header=None, **options)
             return
         chunks = pd.read_csv(file, chunksize=chunk_rows, nrows=nrows, **options)
         with chunks:
@@ -409,12 +409,6 @@ def _csv_chunks(file: Path, chunk_rows: int, nrows: int | None) -> Iterator[Any]
     except Exception as error:
         message = " ".join(str(error).split())  # pandas' messages end with a line break
         raise DatasetError(f"{file}: cannot read the CSV ({type(error).__name__}: {message})") from error
-
-
-def _header(file: Path) -> list[str]:
-    """The column names of a CSV file as written (pandas renames repeated ones)."""
-    with open(file, newline="", encoding="utf-8-sig", errors="replace") as handle:
-        return [name.strip() for name in next(csv.reader(handle), [])]
 
 
 def _leaves_folder(name: str) -> bool:
