@@ -670,3 +670,18 @@ def test_a_target_beyond_float32_is_rejected_not_stored_as_inf(tmp_path: Path) -
     assert [r.id for r in dataset.rejects] == ["m1", "m2"]
     assert all("beyond the float32 range" in r.reason for r in dataset.rejects)
     assert torch.isfinite(dataset[0].y).all()
+
+
+def test_the_survey_counts_lattices_more_symmetric_than_their_group(tmp_path: Path) -> None:
+    from spacegroup_nn.datasets.survey import symmetry_survey
+
+    sites = {"species": ["Na", "Cl"], "coords": [[0.1, 0.2, 0.3], [0.6, 0.15, 0.8]]}
+    rows = [  # P222 (from the 2-fold axes) on a tetragonal lattice, then on an orthorhombic one
+        Structure.from_spacegroup("P222", Lattice.orthorhombic(6, b, 7), **sites) for b in (6, 6.5)
+    ]
+    path = tmp_path / "two.csv"
+    pd.DataFrame({"material_id": ["tied", "generic"], "cif": [CifWriter(s).__str__() for s in rows]}).to_csv(
+        path, index=False
+    )
+    (survey,), num_rows, num_parsed = symmetry_survey(path, [1e-5])
+    assert (num_rows, num_parsed, dict(survey.groups), survey.special_lattices) == (2, 2, {16: 2}, 1)

@@ -1,5 +1,6 @@
 """Space groups, point groups, canonical settings and standardization (numpy only)."""
 
+from .lattice_normalizer import lattice_normalizer_cosets
 from .normalizer import EuclideanNormalizer, euclidean_normalizer
 from .point_group import CRYSTALLOGRAPHIC_POINT_GROUPS, HERMANN_MAUGUIN, PointGroup, as_point_group
 from .random_crystal import random_crystal
@@ -18,6 +19,7 @@ __all__ = [
     "as_point_group",
     "canonical_hall_number",
     "euclidean_normalizer",
+    "lattice_normalizer_cosets",
     "parse_structure",
     "random_crystal",
     "standardize",

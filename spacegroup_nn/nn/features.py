@@ -8,7 +8,11 @@ are the group averages
 
 for every k of the fixed ball (zero where k is extinct). By default :math:`G` is replaced by
 its Euclidean normalizer (see :func:`spacegroup_nn.solvers.normalizer_basis`), so features
-are also identical in every standard description of the crystal; ``invariance="group"``
+are also identical in every standard description of the crystal. A crystal whose lattice is
+more symmetric than its group needs (a P222 crystal with ``a = b``) has more standard
+descriptions, related by isometries of its own lattice: its features are also averaged over
+one of them per coset of the generic normalizer
+(:func:`~spacegroup_nn.groups.lattice_normalizer_cosets`). ``invariance="group"``
 uses the space group itself, as the reference paper does; ``invariance="none"`` gives the raw
 plane waves :math:`e_k(x)` of every crystal (the P1 basis), the unconstrained baseline.
 
@@ -23,12 +27,14 @@ groups of that metric family. Since :math:`\psi_{-k} = \overline{\psi_k}`, each 
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..groups import lattice_normalizer_cosets
 from ..groups.space_group import NUM_SPACE_GROUPS, SpaceGroup
 from ..solvers import SymmetryAdaptedBasis, fourier_basis, normalizer_basis
 from ..solvers.wavevectors import ball_index
@@ -136,6 +142,45 @@ class SymmetrizedFourierFeatures(nn.Module):
         if self.invariance == "none":  # every crystal is read as P1: raw plane waves
             space_group = torch.ones_like(space_group)
         self._ensure_tables(space_group)
+        if self.invariance == "normalizer":
+            copies = self._description_copies(pos, cell, space_group, batch)
+            if copies is not None:  # mean over the crystal's descriptions of each atom
+                copy_pos, copy_batch, copy_of = copies
+                both = self._features(
+                    torch.cat([pos, copy_pos]), cell, space_group, torch.cat([batch, copy_batch])
+                )
+                count = torch.ones(len(pos), dtype=pos.dtype, device=pos.device)
+                count = count.index_add(0, copy_of, torch.ones_like(copy_of, dtype=pos.dtype))
+                return both[: len(pos)].index_add(0, copy_of, both[len(pos) :]) / count.unsqueeze(-1)
+        return self._features(pos, cell, space_group, batch)
+
+    def _description_copies(
+        self, pos: Tensor, cell: Tensor, space_group: Tensor, batch: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor] | None:
+        """Positions ``(C, 3)``, batch ``(C,)`` and atom ``(C,)`` of every atom moved by each
+        extra coset operation ``(A, s)`` of its crystal's lattice, or None if no crystal has one."""
+        cells = cell.detach().to("cpu", torch.float64).numpy()
+        metrics = np.round(cells @ cells.transpose(0, 2, 1), 6)  # the cosets depend on it alone
+        extra = []
+        for index, (number, metric) in enumerate(zip(space_group.tolist(), metrics, strict=True)):
+            cosets = _extra_cosets(number, metric.tobytes())
+            if cosets is not None:
+                extra.append((index, *cosets))
+        if not extra:
+            return None
+        positions, batches, atoms = [], [], []
+        for index, rotations, translations in extra:
+            atom = torch.nonzero(batch == index).view(-1)
+            lattice = cell[index]
+            frac = torch.linalg.solve(lattice.T, pos[atom].T).T  # (n, 3)
+            moved = frac @ rotations.to(frac).transpose(1, 2) + translations.to(frac).unsqueeze(1)
+            positions.append((moved @ lattice).reshape(-1, 3))
+            batches.append(torch.full((moved.shape[0] * moved.shape[1],), index, device=batch.device))
+            atoms.append(atom.repeat(len(rotations)))
+        return torch.cat(positions), torch.cat(batches), torch.cat(atoms)
+
+    def _features(self, pos: Tensor, cell: Tensor, space_group: Tensor, batch: Tensor) -> Tensor:
+        """The features of atoms at ``pos``, tables built."""
         differentiable = torch.is_grad_enabled() and (pos.requires_grad or cell.requires_grad)
         if not differentiable and _fourier_kernel.supports(pos, cell, batch, self.metric_of):
             blocks = [{key: self._table(name, key) for key in TABLES} for name in METRIC_NAMES]
@@ -178,3 +223,16 @@ class SymmetrizedFourierFeatures(nn.Module):
             f"{self.__class__.__name__}(radius={self.radius:g}, invariance={self.invariance!r}, "
             f"out_channels={self.out_channels})"
         )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _extra_cosets(number: int, metric: bytes) -> tuple[Tensor, Tensor] | None:
+    """The cosets of :func:`~spacegroup_nn.groups.lattice_normalizer_cosets` but the identity's,
+    ``(m - 1, 3, 3)`` and ``(m - 1, 3)`` float64, for group ``number`` on a lattice of metric
+    ``metric`` (the bytes of a ``(3, 3)`` float64 Gram matrix); None if ``m = 1``. Cached
+    across modules: every crystal's lattice is analysed once per process."""
+    lattice = np.linalg.cholesky(np.frombuffer(metric).reshape(3, 3))  # rows: a lattice of it
+    rotations, translations = lattice_normalizer_cosets(SpaceGroup(number), lattice)
+    if len(rotations) == 1:
+        return None
+    return torch.from_numpy(rotations[1:]), torch.from_numpy(translations[1:])
