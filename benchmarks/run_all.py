@@ -1,6 +1,6 @@
 """Material-property benchmarks and zero-shot evaluation; regenerates docs/benchmarks.md.
 
-Run everything, or one dataset at a time (results of earlier runs are kept and merged):
+Run everything, or one dataset at a time (the records of other datasets are kept):
 
     python benchmarks/run_all.py                                  # all datasets, 3 seeds
     python benchmarks/run_all.py --datasets perov_5 --epochs 30
@@ -716,6 +716,39 @@ def _refuse_second_round(parser: argparse.ArgumentParser, args: argparse.Namespa
                 )
 
 
+def _recorded_models(path: Path) -> set[str]:
+    """The models a results JSON of :func:`main` holds (none if it does not exist)."""
+    if not path.is_file():
+        return set()
+    result = json.loads(path.read_text())
+    if isinstance(result.get("runs"), dict):  # a tuning record: runs per model
+        return set(result["runs"])
+    if "models" in result:  # a property table
+        return set(result["models"])
+    return {model for run in result.get("runs", []) for model in run.get("models", {})}  # zero-shot
+
+
+def _refuse_dropping_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error if a command would rewrite a record of ``--out`` without models it holds:
+    each command writes a dataset's tuning, property or zero-shot record from the models it
+    trains, so a rerun of some models alone would silently drop the others' rows."""
+    for name in args.datasets:
+        if args.tune:
+            records = [(_tuned_path(args.out, name, args.tune), args.models)]
+        else:
+            records = []
+            if DATASETS[name].property_table and not args.zero_shot_only:
+                records.append((args.out / f"property_{name}.json", args.models))
+            if DATASETS[name].zero_shot and not args.no_zero_shot:
+                records.append((args.out / f"zero_shot_{name}.json", args.zero_shot_models))
+        for path, models in records:
+            if dropped := sorted(_recorded_models(path) - set(models)):
+                parser.error(
+                    f"{path} holds models {dropped} that this command does not train, and "
+                    "rewriting it would drop them: train them too, or write to a scratch --out"
+                )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated names")
@@ -787,6 +820,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--tune chooses the settings of property tables; {untunable} has none")
     if args.tune == "lr" and args.batch_size is None and not args.retune:
         _refuse_second_round(parser, args)
+    if not (args.replot or args.page_only):
+        _refuse_dropping_models(parser, args)
     if args.docs is None and args.tuned_from is not None:
         parser.error("--tuned-from trains in a scratch --out: give its page its own --docs")
     args.docs = args.docs or ROOT / "docs" / "benchmarks.md"

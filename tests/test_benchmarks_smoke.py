@@ -382,3 +382,26 @@ def test_run_all_smoke_fills_only_the_options_not_given(tmp_path, monkeypatch):
     assert (smoke.seeds, smoke.epochs, smoke.limit, smoke.models) == ([0], 1, 40, ["transformer", "cgcnn"])
     assert (given.seeds, given.epochs, given.limit, given.models) == ([3, 4], 2, 10, ["cgcnn"])
     assert given.zero_shot_models == ["transformer"]  # not given: the smoke default
+
+
+def test_run_all_refuses_to_drop_the_models_a_record_holds(tmp_path, capsys):
+    """Each command rewrites a dataset's record from the models it trains: a rerun of some of
+    them alone would lose the others' rows, so it is a usage error before any data is read."""
+    module = load_script("run_all")
+    out = tmp_path / "out"
+    out.mkdir()
+    runs = {"transformer": {}, "cgcnn": {}}
+    (out / "tune_lr_perov_5.json").write_text(json.dumps({"runs": runs}))
+    (out / "property_perov_5.json").write_text(json.dumps({"models": runs}))
+    (out / "zero_shot_synthetic.json").write_text(json.dumps({"runs": [{"models": runs}]}))
+    options = ["--out", str(out), "--data-dir", str(tmp_path / "nowhere"), "--docs", str(tmp_path / "b.md")]
+    for command, path in [
+        (["--datasets", "perov_5", "--tune", "lr", "--models", "transformer"], "tune_lr_perov_5.json"),
+        (["--datasets", "perov_5", "--models", "transformer"], "property_perov_5.json"),
+        (["--datasets", "synthetic", "--zero-shot-models", "transformer"], "zero_shot_synthetic.json"),
+    ]:
+        with pytest.raises(SystemExit):
+            module.main([*options, *command])
+        assert (
+            f"{out / path} holds models ['cgcnn'] that this command does not train" in capsys.readouterr().err
+        )
