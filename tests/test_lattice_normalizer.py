@@ -146,3 +146,9 @@ def test_models_give_one_answer_when_tied_lattice_vectors_come_in_any_order(numb
         with torch.no_grad():
             out = model(batch)
         assert float((out - out[0]).abs().max() / out[0].abs().clamp(min=1)) <= 1e-10
+
+
+def test_a_cell_spglib_cannot_analyse_has_no_extra_cosets():
+    """A near-degenerate cell (spglib returns nothing) keeps the generic normalizer."""
+    flat = np.diag([5.0, 5.0, 1e-9])
+    assert len(lattice_normalizer_cosets(SpaceGroup(1), flat)[0]) == 1

@@ -67,6 +67,8 @@ def lattice_rotations(group: SpaceGroup, lattice: np.ndarray, symprec: float = L
     """
     basis = _primitive_basis(group.number)
     found = spglib.get_symmetry((basis @ lattice, [[0.0, 0.0, 0.0]], [1]), symprec=symprec)
+    if found is None:  # spglib gave up (a degenerate cell): no symmetry beyond the identity
+        return np.eye(3)[None]
     to_conventional = basis.T  # primitive fractional coordinates -> conventional ones
     return to_conventional @ found["rotations"] @ np.linalg.inv(to_conventional)
 
