@@ -335,10 +335,10 @@ def _fit(
     progress: bool,
     resume: bool,
 ) -> dict:
-    # every split's targets, read and checked once, before any training
     targets = _targets(train_data, config.target)
-    val_targets = _targets(val_data, config.target)
-    test_targets = _targets(test_data, config.target) if test_data is not None else None
+    for data in (val_data, test_data):  # before any training, not at the first evaluation
+        if data is not None:
+            _targets(data, config.target)
     out.mkdir(parents=True, exist_ok=True)
     config.target_mean = float(targets.mean())
     config.target_std = float(targets.std()) if len(targets) > 1 and float(targets.std()) > 0 else 1.0
@@ -415,7 +415,9 @@ def _fit(
             if not math.isfinite(losses[-1]):
                 raise _diverged(config, f"the training loss is {losses[-1]}", epoch, len(losses))
         world.check_in_sync(model)
-        val_mae = mean_absolute_error(model, config, val_data, targets=val_targets)
+        # each evaluation loader draws its base seed from the global generator, which also
+        # draws the group-dropout masks: the passes made here are part of every run's stream
+        val_mae = mean_absolute_error(model, config, val_data)
         if not math.isfinite(val_mae):
             raise _diverged(config, f"the validation MAE is {val_mae}", epoch)
         history.append(
@@ -463,9 +465,7 @@ def _fit(
         "epochs": config.epochs,
         "best_epoch": best_epoch,
         "val_mae": best,
-        "test_mae": (
-            mean_absolute_error(best_model, config, test_data, targets=test_targets) if test_data else None
-        ),
+        "test_mae": mean_absolute_error(best_model, config, test_data) if test_data else None,
         "seconds_per_epoch": seconds / config.epochs,
         "cpu_seconds": cpu_seconds,
         "num_parameters": sum(p.numel() for p in model.parameters()),
@@ -693,21 +693,9 @@ def predictions(model: nn.Module, config: TrainConfig, data: Crystals, batch_siz
     return _predict_normalized(model, data, batch_size).float() * config.target_std + config.target_mean
 
 
-def mean_absolute_error(
-    model: nn.Module,
-    config: TrainConfig,
-    data: Crystals,
-    batch_size: int = 64,
-    targets: Tensor | None = None,
-) -> float:
-    """MAE of ``model`` on ``data`` in the target's own units (``batch_size`` crystals at a time).
-
-    ``targets``, ``(len(data),)``, are the targets of ``data`` in its order when already read
-    (``fit`` reads each split's once); by default they are read from ``data``.
-    """
-    if targets is None:
-        targets = _targets(data, config.target)
-    return float((predictions(model, config, data, batch_size) - targets).abs().mean())
+def mean_absolute_error(model: nn.Module, config: TrainConfig, data: Crystals, batch_size: int = 64) -> float:
+    """MAE of ``model`` on ``data`` in the target's own units (``batch_size`` crystals at a time)."""
+    return float((predictions(model, config, data, batch_size) - _targets(data, config.target)).abs().mean())
 
 
 def predict(model_dir: str | os.PathLike, data: Crystals) -> Tensor:
