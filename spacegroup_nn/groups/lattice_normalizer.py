@@ -18,7 +18,7 @@ import itertools
 import numpy as np
 import spglib
 
-from .normalizer import euclidean_normalizer
+from .normalizer import euclidean_normalizer, normalizing_translations
 from .space_group import SpaceGroup
 
 __all__ = ["LATTICE_SYMPREC", "lattice_normalizer_cosets", "lattice_rotations"]
@@ -126,29 +126,13 @@ def _contains(matrices: np.ndarray, matrix: np.ndarray) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _completing_translation(number: int, sixths: bytes) -> np.ndarray | None:
     """A translation ``s`` on the 1/12 or else the 1/48 grid with ``(A, s) G (A, s)^-1 = G``,
-    or None, for group ``number`` and ``A`` given as the bytes of ``6 A`` (int64).
-
-    With ``C = A R A^-1`` for each generator ``(R, t)``: ``(C, A t + (I - C) s)`` must be an
-    operation of ``G`` modulo lattice translations, i.e. ``A t + (I - C) s - t_C`` a centring
-    vector modulo 1, where ``t_C`` is the translation of ``C`` in ``G``.
-    """
+    or None, for group ``number`` and ``A`` given as the bytes of ``6 A`` (int64)."""
     group = SpaceGroup(number)
     a = np.frombuffer(sixths, dtype=np.int64).reshape(3, 3) / 6
-    inverse = np.linalg.inv(a)
-    translation_of = {r.tobytes(): t for r, t in zip(group.rotations, group.translations, strict=True)}
-    centrings = group.centring_vectors
     for size in GRIDS:
         grid = np.arange(size) / size
         shifts = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), axis=-1).reshape(-1, 3)
-        for g in group.point_generators:
-            conjugate = a @ group.rotations[g] @ inverse
-            rounded = np.rint(conjugate).astype(np.int64)
-            residual = shifts @ (np.eye(3) - conjugate).T + (
-                a @ group.translations[g] - translation_of[rounded.tobytes()]
-            )
-            offsets = residual[:, None, :] - centrings[None]
-            close = np.all(np.abs(offsets - np.rint(offsets)) < _TOLERANCE, axis=-1)
-            shifts = shifts[np.any(close, axis=1)]
-        if len(shifts):
-            return shifts[0]
+        valid = normalizing_translations(group, a, shifts)
+        if len(valid):
+            return valid[0]
     return None

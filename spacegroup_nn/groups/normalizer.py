@@ -24,7 +24,7 @@ import numpy as np
 from ._lattice import generic_metric
 from .space_group import SpaceGroup
 
-__all__ = ["EuclideanNormalizer", "euclidean_normalizer"]
+__all__ = ["EuclideanNormalizer", "euclidean_normalizer", "normalizing_translations"]
 
 DENOMINATOR = 24  # search grid for normalizer translations
 
@@ -119,25 +119,45 @@ def euclidean_normalizer(group: SpaceGroup) -> EuclideanNormalizer:
 
     # translations on the 1/24 grid, zero along free axes
     axes = [np.arange(DENOMINATOR) if not free else np.zeros(1, np.int64) for free in free_axes]
-    shifts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3).astype(np.float64)
-    translation_of = {r.tobytes(): s for r, s in zip(rotations, steps, strict=True)}
-    generators = group.point_generators
-
-    place = np.array([DENOMINATOR**2, DENOMINATOR, 1])
-    centring_codes = np.array(sorted(centrings), dtype=np.int64) @ place
+    shifts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3) / DENOMINATOR
     found_rotations, found_steps = [], []
-    for a, inverse in candidates:
-        valid = shifts
-        for g in generators:
-            conjugate = a @ rotations[g] @ inverse
-            # n g n^-1 = (A R A^-1, A t + (I - A R A^-1) s) must be in G
-            offset = a @ steps[g] - translation_of[conjugate.tobytes()]
-            # float64 matmuls (BLAS) are exact for these small integers
-            residual = (valid @ (np.eye(3) - conjugate).T + offset).astype(np.int64) % DENOMINATOR
-            valid = valid[np.isin(residual @ place, centring_codes)]
+    for a, _ in candidates:
+        valid = normalizing_translations(group, a.astype(np.float64), shifts)
         found_rotations.extend([a] * len(valid))
-        found_steps.extend(valid.astype(np.int64))
+        found_steps.extend(np.rint(valid * DENOMINATOR).astype(np.int64))
     found_steps = np.array(found_steps, dtype=np.int64)
     if np.any(found_steps % 2):
         raise AssertionError(f"{group}: a normalizer translation is not a multiple of 1/12")
     return EuclideanNormalizer(group, np.array(found_rotations, dtype=np.int64), found_steps // 2, free_axes)
+
+
+def normalizing_translations(group: SpaceGroup, a: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """The rows ``s`` of ``shifts`` for which ``(A, s)`` maps ``group`` onto itself.
+
+    With ``C = A R A^-1`` for each generator ``(R, t)``, ``(A, s) (R, t) (A, s)^-1 = (C, A t +
+    (I - C) s)`` must be an operation of the group modulo lattice translations: ``A t + (I -
+    C) s - t_C`` a centring vector modulo 1, ``t_C`` the translation of ``C`` in the group.
+
+    Parameters
+    ----------
+    group : SpaceGroup
+    a : np.ndarray
+        ``(3, 3)`` float64 linear part (fractional) that normalizes the point group; integers
+        or, in centred cells, halves and thirds.
+    shifts : np.ndarray
+        ``(k, 3)`` float64 candidate translations (fractional).
+
+    Returns
+    -------
+    np.ndarray
+        ``(j, 3)`` the valid rows, in their order.
+    """
+    inverse = np.linalg.inv(a)
+    translation_of = {r.tobytes(): t for r, t in zip(group.rotations, group.translations, strict=True)}
+    centrings = group.centring_vectors
+    for g in group.point_generators:
+        conjugate = a @ group.rotations[g] @ inverse
+        offset = a @ group.translations[g] - translation_of[np.rint(conjugate).astype(np.int64).tobytes()]
+        offsets = (shifts @ (np.eye(3) - conjugate).T + offset)[:, None, :] - centrings[None]
+        shifts = shifts[np.any(np.all(np.abs(offsets - np.rint(offsets)) < 1e-6, axis=-1), axis=1)]
+    return shifts
